@@ -1,0 +1,1 @@
+"""Accounts: organizations (practices and billing companies), users, role memberships and login sessions."""

@@ -1,0 +1,1 @@
+"""HTTP API routers. Interfaces only: they parse input, build the access context and call domain services."""

@@ -1,0 +1,1 @@
+"""Billing: patients, coverage, claims, X12, posting and statements."""

@@ -1,0 +1,1 @@
+"""Patients: demographics held encrypted, reachable only through the PHI gate."""

@@ -1,0 +1,21 @@
+"""The patient table. Protected columns hold ciphertext; which ones is decided by the data policy file."""
+
+from __future__ import annotations
+
+from sqlalchemy import Index, Integer, LargeBinary
+from sqlalchemy.orm import Mapped, mapped_column
+
+from claimvault.storage.base import Base, IdMixin, TenantScoped, TimestampMixin
+
+
+class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
+    __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_org_name_dob_bidx", "organization_id", "name_dob_bidx"),)
+    __patient_key__ = "id"
+    __blind_indexes__ = {"name_dob_bidx": ("family_name", "birth_date")}
+
+    given_name: Mapped[bytes] = mapped_column(LargeBinary)
+    family_name: Mapped[bytes] = mapped_column(LargeBinary)
+    birth_date: Mapped[bytes] = mapped_column(LargeBinary)
+    name_dob_bidx: Mapped[bytes] = mapped_column(LargeBinary(16))  # blind index over family name + DOB
+    row_version: Mapped[int] = mapped_column(Integer, default=1)

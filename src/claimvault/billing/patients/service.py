@@ -1,0 +1,70 @@
+"""Patient services. Keyword-only; every function takes the PHI gate, which checks tenant and permission,
+decrypts and audits. Nothing here touches ciphertext or keys directly."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from claimvault.billing.patients.models import Patient
+from claimvault.billing.patients.schemas import (
+    PatientCreate,
+    PatientOut,
+    PatientPage,
+    PatientSearch,
+    PatientUpdate,
+)
+from claimvault.errors import ValidationFailed
+from claimvault.security.gate import PHIGate, Record
+from claimvault.security.permissions import Permission
+
+MAX_PAGE = 200
+
+
+def _out(record: Record) -> PatientOut:
+    return PatientOut.model_validate({"id": record.id, **record.values})
+
+
+def create_patient(*, gate: PHIGate, data: PatientCreate) -> PatientOut:
+    return _out(gate.create(Patient, data.model_dump(), permission=Permission.PATIENT_CREATE))
+
+
+def get_patient(*, gate: PHIGate, patient_id: uuid.UUID) -> PatientOut:
+    return _out(gate.get(Patient, patient_id, permission=Permission.PATIENT_READ))
+
+
+def update_patient(*, gate: PHIGate, patient_id: uuid.UUID, changes: PatientUpdate) -> PatientOut:
+    values = changes.model_dump(exclude_unset=True, exclude={"expected_version"})
+    if any(v is None for v in values.values()):
+        raise ValidationFailed("Names and date of birth cannot be removed.")
+    record = gate.update(
+        Patient,
+        patient_id,
+        values,
+        permission=Permission.PATIENT_UPDATE,
+        expected_version=changes.expected_version,
+    )
+    return _out(record)
+
+
+def list_patients(*, gate: PHIGate, limit: int = 50, after: uuid.UUID | None = None) -> PatientPage:
+    """Keyset pagination in id order (UUIDv7: creation order). Only rows returned are decrypted and audited;
+    a full page carries ``next_after`` (the next page may turn out empty)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = select(Patient).order_by(Patient.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Patient.id > after)
+    records = gate.select(stmt, model=Patient, permission=Permission.PATIENT_LIST, action="list")
+    items = [_out(r) for r in records]
+    return PatientPage(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+def search_patients(*, gate: PHIGate, criteria: PatientSearch) -> list[PatientOut]:
+    records = gate.find_by_index(
+        Patient,
+        index="name_dob_bidx",
+        values={"family_name": criteria.family_name, "birth_date": criteria.birth_date},
+        permission=Permission.PATIENT_SEARCH,
+    )
+    return [_out(r) for r in records]

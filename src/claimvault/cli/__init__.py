@@ -1,0 +1,1 @@
+"""The ``claimvault`` command line (Typer + Rich)."""

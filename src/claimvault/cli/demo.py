@@ -1,0 +1,90 @@
+"""``claimvault demo seed``: a demo practice with one user per role and synthetic patients.
+
+Passwords are one-time (a change is required at first login) and are written only to a 0600 file under
+./var/, whose path is printed; they are never printed themselves. Patient data is synthetic and seeded.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import date
+from pathlib import Path
+
+import typer
+from faker import Faker
+
+from claimvault.accounts.services import add_membership, create_organization, create_user, list_organizations
+from claimvault.billing.patients.schemas import PatientCreate
+from claimvault.billing.patients.service import create_patient
+from claimvault.cli.common import clean_errors, console, runtime, settings
+from claimvault.cli.declare import uses_permissions
+from claimvault.security.context import system_context
+from claimvault.security.gate import open_gate
+from claimvault.security.permissions import Permission, Role
+
+app = typer.Typer(
+    help="Demo data: a practice full of synthetic patients, for trying ClaimVault out.", no_args_is_help=True
+)
+
+DEMO_SLUG = "demo"
+DEMO_SEED = 837
+
+
+def _write_credentials(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)
+
+
+@app.command("seed")
+@uses_permissions(Permission.PATIENT_CREATE)
+@clean_errors
+def seed(
+    patients: int = typer.Option(25, min=0, max=10_000, help="How many synthetic patients to create."),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing (and succeed) when any organization exists."),
+) -> None:
+    """Create the demo practice 'demo', one user per role, and synthetic patients."""
+    current = settings()
+    with runtime(current) as rt:
+        existing = list_organizations(db=rt.db)
+        if existing and (if_empty or any(o.slug == DEMO_SLUG for o in existing)):
+            console.print("Demo data: the database already has organizations; nothing seeded.")
+            console.print(f"Demo credentials (if seeded earlier): {current.demo_credentials_path.resolve()}")
+            return
+        ctx = system_context("demo seed", organization_id=None, permissions={Permission.PATIENT_CREATE})
+        org = create_organization(db=rt.db, keys=rt.keys, ctx=ctx, slug=DEMO_SLUG, name="Demo Family Practice")
+        lines = [
+            "# ClaimVault demo credentials: synthetic practice 'demo'. One-time passwords; change at first login.",
+            "# role\tusername\tpassword",
+        ]
+        for role in Role:
+            password = secrets.token_urlsafe(15)
+            username = f"demo-{role.value.replace('_', '-')}"
+            user = create_user(
+                db=rt.db,
+                passwords=rt.passwords,
+                username=username,
+                password=password,
+                must_change_password=True,
+            )
+            add_membership(db=rt.db, user_id=user.id, organization_id=org.id, role=role.value)
+            lines.append(f"{role.value}\t{username}\t{password}")
+        _write_credentials(current.demo_credentials_path, lines)
+
+        fake = Faker("en_US")
+        fake.seed_instance(DEMO_SEED)
+        ctx = system_context("demo seed", organization_id=org.id, permissions={Permission.PATIENT_CREATE})
+        with open_gate(db=rt.db, keys=rt.keys, ctx=ctx) as gate:
+            for _ in range(patients):
+                birth: date = fake.date_of_birth(minimum_age=0, maximum_age=95)
+                create_patient(
+                    gate=gate,
+                    data=PatientCreate(given_name=fake.first_name(), family_name=fake.last_name(), birth_date=birth),
+                )
+    console.print(f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {patients} synthetic patients.")
+    console.print(f"Demo credentials: {current.demo_credentials_path.resolve()} (readable only by you)")

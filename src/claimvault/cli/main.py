@@ -1,0 +1,87 @@
+"""The ``claimvault`` command: set-up, serving, demo data and organizations.
+
+Commands run against the configured database (``./var/`` under the working directory by default). Commands
+that touch protected data go through the PHI gate under an audited system context that names the command.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from claimvault import __version__
+from claimvault.cli import demo, orgs
+from claimvault.cli.common import clean_errors, console, settings
+from claimvault.cli.declare import no_protected_data
+from claimvault.cli.setup import initialise
+
+app = typer.Typer(
+    help="ClaimVault: medical billing built so that patient data cannot leak.\n\n"
+    "Start with 'claimvault init', then 'claimvault demo seed' and 'claimvault serve' (or just 'make run').",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # tracebacks with locals would print protected values
+)
+app.add_typer(demo.app, name="demo")
+app.add_typer(orgs.app, name="orgs")
+
+
+@app.command()
+@no_protected_data
+@clean_errors
+def init() -> None:
+    """Create ./var/, the local keyring, a development TLS certificate and the database schema. Safe to rerun."""
+    for line in initialise(settings()):
+        console.print(f"- {line}")
+    console.print("ClaimVault is initialised.")
+
+
+@app.command()
+@no_protected_data
+@clean_errors
+def serve() -> None:
+    """Serve the API over HTTPS (https://localhost:8443 by default) until interrupted."""
+    from claimvault.runtime import build_runtime
+    from claimvault.web.app import create_app
+    from claimvault.web.server import build_uvicorn_config
+    from claimvault.web.server import serve as run_server
+
+    current = settings()
+    app_ = create_app(settings=current, runtime=build_runtime(current))
+    shown_host = "localhost" if current.bind_host in {"127.0.0.1", "::1"} else current.bind_host
+    scheme = "https" if current.tls_enabled else "http"
+    console.print(f"ClaimVault {__version__} serving {scheme}://{shown_host}:{current.port} (Ctrl-C stops it)")
+    if current.demo_credentials_path.exists():
+        console.print(f"Demo credentials: {current.demo_credentials_path.resolve()}")
+    if current.tls_enabled:
+        run_server(
+            app_,
+            host=current.bind_host,
+            port=current.port,
+            cert_path=current.resolved_tls_cert_file,
+            key_path=current.resolved_tls_key_file,
+            trusted_proxies=current.trusted_proxies,
+            log_level=current.log_level.lower(),
+        )
+    else:
+        import uvicorn
+
+        uvicorn.Server(
+            build_uvicorn_config(
+                app_,
+                host=current.bind_host,
+                port=current.port,
+                ssl_context=None,
+                trusted_proxies=current.trusted_proxies,
+                log_level=current.log_level.lower(),
+            )
+        ).run()
+
+
+@app.command()
+@no_protected_data
+def version() -> None:
+    """Print the ClaimVault version."""
+    console.print(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,30 @@
+"""``claimvault init``: create ./var, local keys, the development certificate and the schema (idempotent)."""
+
+from __future__ import annotations
+
+import os
+
+from claimvault.config import Settings
+from claimvault.runtime import build_key_provider
+from claimvault.storage.migrate import upgrade
+from claimvault.web.tls import ensure_dev_certificate
+
+
+def initialise(settings: Settings) -> list[str]:
+    """Prepare everything the service needs; return human-readable lines about what was created."""
+    done: list[str] = []
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.var_dir, 0o700)
+    keyring = settings.resolved_keyring_path
+    if not keyring.exists():
+        build_key_provider(settings, create=True)
+        done.append(f"created local keyring {keyring} (0600)")
+    if (
+        settings.tls_enabled
+        and settings.tls_cert_file is None
+        and ensure_dev_certificate(settings.resolved_tls_cert_file, settings.resolved_tls_key_file)
+    ):
+        done.append(f"generated development certificate {settings.resolved_tls_cert_file}")
+    upgrade(settings.resolved_migration_url, app_role=settings.db_app_role)
+    done.append("database schema is current")
+    return done

@@ -1,0 +1,202 @@
+"""Settings: every knob comes from ``CLAIMVAULT_*`` environment variables or an optional settings file.
+
+Production mode (``CLAIMVAULT_ENV=production``) refuses to start with an unsafe setting unless that setting is
+explicitly allowed, and the refusal names exactly which setting is unsafe and how to allow it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from claimvault.errors import ConfigurationError
+
+DEFAULT_SECRET_KEY = "claimvault-development-secret-do-not-use-in-production"  # noqa: S105 - flagged below
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class UnsafeSetting(StrEnum):
+    """Names accepted by ``CLAIMVAULT_ALLOW_UNSAFE`` (comma-separated) in production."""
+
+    NO_TLS = "no_tls"
+    SQLITE = "sqlite"
+    DEV_CERTIFICATE = "dev_certificate"
+    DEFAULT_SECRET = "default_secret"  # noqa: S105 - the name of an unsafe setting, not a secret
+    NON_LOOPBACK_WITHOUT_TLS = "non_loopback_without_tls"
+    DEBUG_LOGGING = "debug_logging"
+
+
+def _settings_file() -> str | None:
+    return os.environ.get("CLAIMVAULT_SETTINGS_FILE") or None
+
+
+class Settings(BaseSettings):
+    """All configuration. Paths default to ``./var/`` under the working directory."""
+
+    model_config = SettingsConfigDict(env_prefix="CLAIMVAULT_", extra="ignore", env_file=None)
+
+    env: Environment = Environment.DEVELOPMENT
+    var_dir: Path = Path("var")
+
+    # Storage
+    database_url: str = ""  # empty: SQLite at var/claimvault.db
+    migration_database_url: str = ""  # the schema owner's URL; empty: database_url
+    db_app_role: str = "claimvault_app"  # PostgreSQL role the app connects as (granted DML, subject to RLS)
+    db_pool_size: int = 10
+
+    # Keys
+    key_provider: Literal["local"] = "local"
+    keyring_path: Path | None = None  # empty: var/keys/keyring.json
+
+    # HTTP / TLS
+    bind_host: str = "127.0.0.1"
+    port: int = 8443
+    tls_enabled: bool = True
+    tls_cert_file: Path | None = None  # empty: generated dev certificate under var/tls/
+    tls_key_file: Path | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 1_048_576
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+
+    # Sessions
+    session_idle_timeout_seconds: int = 15 * 60
+    session_absolute_timeout_seconds: int = 12 * 60 * 60
+    session_cookie_name: str = "cv_session"
+
+    # Password hashing (Argon2id); tests lower these through configuration.
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65_536
+    argon2_parallelism: int = 4
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    allow_unsafe: list[UnsafeSetting] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", "allow_unsafe", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                return value  # JSON list form
+            return [part.strip() for part in stripped.split(",") if part.strip()]
+        return value
+
+    # Derived paths -------------------------------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'claimvault.db').resolve()}"
+
+    @property
+    def resolved_migration_url(self) -> str:
+        return self.migration_database_url or self.resolved_database_url
+
+    @property
+    def resolved_keyring_path(self) -> Path:
+        return self.keyring_path or self.var_dir / "keys" / "keyring.json"
+
+    @property
+    def resolved_tls_cert_file(self) -> Path:
+        return self.tls_cert_file or self.var_dir / "tls" / "localhost-cert.pem"
+
+    @property
+    def resolved_tls_key_file(self) -> Path:
+        return self.tls_key_file or self.var_dir / "tls" / "localhost-key.pem"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def demo_credentials_path(self) -> Path:
+        return self.var_dir / "demo-credentials.txt"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and, if ``CLAIMVAULT_SETTINGS_FILE`` names one, a dotenv-style file."""
+    file = _settings_file()
+    if file and not Path(file).is_file():
+        raise ConfigurationError("CLAIMVAULT_SETTINGS_FILE names a file that does not exist.")
+    return Settings(_env_file=file, **overrides)
+
+
+@dataclass(frozen=True)
+class Finding:
+    setting: UnsafeSetting
+    message: str
+
+
+def unsafe_findings(settings: Settings) -> list[Finding]:
+    """Every unsafe choice in ``settings``, whether or not it has been allowed."""
+    from claimvault.web.tls import (
+        is_dev_certificate,
+    )  # local import: config must not pull the web layer early
+
+    found: list[Finding] = []
+    if not settings.tls_enabled:
+        found.append(Finding(UnsafeSetting.NO_TLS, "CLAIMVAULT_TLS_ENABLED is false: traffic would be unencrypted."))
+        if settings.bind_host not in {"127.0.0.1", "::1", "localhost"}:
+            found.append(
+                Finding(
+                    UnsafeSetting.NON_LOOPBACK_WITHOUT_TLS,
+                    "CLAIMVAULT_BIND_HOST is not a loopback address while TLS is off.",
+                )
+            )
+    if settings.uses_sqlite:
+        found.append(
+            Finding(
+                UnsafeSetting.SQLITE,
+                "CLAIMVAULT_DATABASE_URL is SQLite: use PostgreSQL (row-level security, backups, concurrency).",
+            )
+        )
+    if settings.tls_enabled:
+        if settings.tls_cert_file is None or settings.tls_key_file is None:
+            found.append(
+                Finding(
+                    UnsafeSetting.DEV_CERTIFICATE,
+                    "CLAIMVAULT_TLS_CERT_FILE/CLAIMVAULT_TLS_KEY_FILE are not set: the generated development "
+                    "certificate would be used.",
+                )
+            )
+        elif is_dev_certificate(settings.tls_cert_file):
+            found.append(
+                Finding(
+                    UnsafeSetting.DEV_CERTIFICATE,
+                    "CLAIMVAULT_TLS_CERT_FILE is the generated development certificate.",
+                )
+            )
+    if settings.secret_key.get_secret_value() == DEFAULT_SECRET_KEY or len(settings.secret_key.get_secret_value()) < 32:
+        found.append(
+            Finding(
+                UnsafeSetting.DEFAULT_SECRET,
+                "CLAIMVAULT_SECRET_KEY is the built-in default or shorter than 32 characters.",
+            )
+        )
+    if settings.log_level == "DEBUG":
+        found.append(
+            Finding(UnsafeSetting.DEBUG_LOGGING, "CLAIMVAULT_LOG_LEVEL is DEBUG: library debug output is verbose.")
+        )
+    return found
+
+
+def check_production_safety(settings: Settings) -> None:
+    """Refuse unsafe production settings that have not been explicitly allowed. No-op outside production."""
+    if settings.env is not Environment.PRODUCTION:
+        return
+    refused = [f for f in unsafe_findings(settings) if f.setting not in settings.allow_unsafe]
+    if refused:
+        lines = "; ".join(
+            f"{f.message} (to accept it anyway, add '{f.setting.value}' to CLAIMVAULT_ALLOW_UNSAFE)" for f in refused
+        )
+        raise ConfigurationError(f"Refusing to start in production with unsafe settings: {lines}")

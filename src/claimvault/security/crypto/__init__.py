@@ -1,0 +1,1 @@
+"""Cryptography: the key provider (KEK), per-organization data keys, field encryption and blind indexes."""

@@ -1,0 +1,304 @@
+"""The PHI gate: the one code path by which protected data leaves (or enters) storage.
+
+Every read runs, in this order: check the tenant, authorize (deny by default), decrypt, write the audit event.
+Writes run: check the tenant, authorize, encrypt, write the row and its audit event in one transaction.
+Nothing else in ClaimVault decrypts; a test walks the source tree to prove it.
+
+Models opt in with two class attributes:
+- ``__patient_key__``: the attribute holding the patient id this row belongs to (``"id"`` for patients);
+- ``__blind_indexes__``: ``{index_column: (source columns...)}`` maintained automatically on write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.orm import Session
+
+from claimvault.errors import Conflict, NotFound, PermissionDenied, TenantViolation, ValidationFailed
+from claimvault.ids import uuid7
+from claimvault.security.audit import build_event, record
+from claimvault.security.context import AccessContext
+from claimvault.security.crypto.fields import OrgCrypto
+from claimvault.security.crypto.keys import KeyService
+from claimvault.security.data_policy import DataPolicy, decode_value, encode_value, load_data_policy
+from claimvault.security.models import AuditEvent
+from claimvault.security.permissions import Permission
+from claimvault.storage.base import Base
+from claimvault.storage.database import Database
+from claimvault.storage.tenancy import session_tenant
+
+M = TypeVar("M", bound=Base)
+
+# Columns the gate never returns: they are derived or internal.
+_HIDDEN_CLASSES = frozenset({"blind_index", "wrapped_key", "credential_hash"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """Decrypted values of one row, as handed to a domain service. Never logged, never put in an exception."""
+
+    id: uuid.UUID
+    values: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __repr__(self) -> str:  # keep values out of reprs, tracebacks and debuggers' summaries
+        return f"Record(id={self.id}, fields={sorted(self.values)})"
+
+
+class PHIGate:
+    """Bound to one access context and one tenant-scoped transaction. Obtain it with ``open_gate``."""
+
+    def __init__(self, *, session: Session, ctx: AccessContext, keys: KeyService, denials: list[AuditEvent]) -> None:
+        self.session = session
+        self.ctx = ctx
+        self._policy: DataPolicy = load_data_policy()
+        self._denials = denials
+        if ctx.organization_id is None:
+            raise TenantViolation("This operation needs an organization context.")
+        self._crypto = OrgCrypto(keys=keys, session=session, org_id=ctx.organization_id)
+
+    # 1. tenant --------------------------------------------------------------------------------------------------
+    def _check_tenant(self) -> None:
+        if self.ctx.organization_id is None or session_tenant(self.session) != self.ctx.organization_id:
+            raise TenantViolation("The request is not scoped to this organization.")
+
+    # 2. authorize -----------------------------------------------------------------------------------------------
+    def authorize(
+        self, permission: Permission, *, entity_type: str | None = None, entity_id: uuid.UUID | None = None
+    ) -> None:
+        self._check_tenant()
+        if not self.ctx.allows(permission):
+            self._denials.append(
+                build_event(
+                    self.ctx,
+                    action="denied",
+                    outcome="denied",
+                    permission=permission.value,
+                    entity_type=entity_type,
+                    entity_id=entity_id,
+                    reason="permission_not_granted",
+                )
+            )
+            raise PermissionDenied("You do not have permission to do this.")
+
+    # 3. decrypt -------------------------------------------------------------------------------------------------
+    def _decrypt_row(self, row: Base) -> Record:
+        table = row.__table__.name  # type: ignore[attr-defined]
+        row_id: uuid.UUID = row.id  # type: ignore[attr-defined]
+        values: dict[str, Any] = {}
+        for column in row.__table__.columns:
+            policy = self._policy.column(table, column.name)
+            if policy.classification in _HIDDEN_CLASSES:
+                continue
+            raw = getattr(row, column.key)
+            if policy.encrypted and raw is not None:
+                assert policy.value_type is not None
+                plain = self._crypto.decrypt(table=table, column=column.name, row_id=row_id, ciphertext=raw)
+                values[column.key] = decode_value(plain, policy.value_type)
+            else:
+                values[column.key] = raw
+        return Record(id=row_id, values=values)
+
+    # 4. audit ---------------------------------------------------------------------------------------------------
+    def _audit(
+        self,
+        *,
+        action: str,
+        permission: Permission,
+        model: type[Base],
+        rows: Sequence[Base],
+        entity_id: uuid.UUID | None = None,
+        fields: Sequence[str] = (),
+    ) -> None:
+        key = getattr(model, "__patient_key__", None)
+        patient_ids = {getattr(r, key) for r in rows} if key else set()
+        record(
+            self.session,
+            build_event(
+                self.ctx,
+                action=action,
+                permission=permission.value,
+                entity_type=model.__tablename__,
+                entity_id=entity_id,
+                patient_ids=patient_ids,
+                fields=fields,
+                detail={"count": len(rows)} if entity_id is None else None,
+            ),
+        )
+
+    # Reads ------------------------------------------------------------------------------------------------------
+    def get(self, model: type[M], row_id: uuid.UUID, *, permission: Permission) -> Record:
+        self.authorize(permission, entity_type=model.__tablename__, entity_id=row_id)
+        row = self.session.get(model, row_id)
+        if row is None:
+            raise NotFound("No such record.")
+        result = self._decrypt_row(row)
+        self._audit(action="read", permission=permission, model=model, rows=[row], entity_id=row_id)
+        return result
+
+    def select(
+        self, stmt: Select[Any], *, model: type[M], permission: Permission, action: str = "list"
+    ) -> list[Record]:
+        """Run a tenant-scoped select of ``model`` rows and return them decrypted; one audit event for all."""
+        self.authorize(permission, entity_type=model.__tablename__)
+        rows: list[Base] = list(self.session.scalars(stmt))
+        results = [self._decrypt_row(r) for r in rows]
+        self._audit(action=action, permission=permission, model=model, rows=rows)
+        return results
+
+    def find_by_index(
+        self,
+        model: type[M],
+        *,
+        index: str,
+        values: Mapping[str, Any],
+        permission: Permission,
+        limit: int = 50,
+    ) -> list[Record]:
+        """Exact-match search over encrypted columns through a blind index (no plaintext ever queried)."""
+        self.authorize(permission, entity_type=model.__tablename__)
+        sources = self._index_sources(model, index)
+        if set(values) != set(sources):
+            raise ValidationFailed("Search needs exactly the fields of the chosen index.")
+        token = self._index_token(model, index, values)
+        stmt = select(model).where(getattr(model, index) == token).order_by(model.id).limit(limit)  # type: ignore[attr-defined]
+        rows = list(self.session.scalars(stmt))
+        results = [self._decrypt_row(r) for r in rows]
+        self._audit(action="search", permission=permission, model=model, rows=rows)
+        return results
+
+    # Writes -----------------------------------------------------------------------------------------------------
+    def create(self, model: type[M], values: Mapping[str, Any], *, permission: Permission) -> Record:
+        self.authorize(permission, entity_type=model.__tablename__)
+        row_id = uuid7()
+        row = model(id=row_id, organization_id=self.ctx.organization_id)
+        self._assign(row, dict(values))
+        self._refresh_indexes(model, row, dict(values))
+        self.session.add(row)
+        self.session.flush()
+        self._audit(
+            action="create",
+            permission=permission,
+            model=model,
+            rows=[row],
+            entity_id=row_id,
+            fields=sorted(values),
+        )
+        return self._decrypt_row_from_plain(row, values)
+
+    def update(
+        self,
+        model: type[M],
+        row_id: uuid.UUID,
+        changes: Mapping[str, Any],
+        *,
+        permission: Permission,
+        expected_version: int | None = None,
+    ) -> Record:
+        self.authorize(permission, entity_type=model.__tablename__, entity_id=row_id)
+        row = self.session.get(model, row_id, with_for_update=True)
+        if row is None:
+            raise NotFound("No such record.")
+        if expected_version is not None and getattr(row, "row_version", None) != expected_version:
+            raise Conflict("The record was changed by someone else; reload it and try again.")
+        current = dict(self._decrypt_row(row).values)
+        changed = {k: v for k, v in changes.items() if current.get(k) != v}
+        if changed:
+            self._assign(row, changed)
+            current.update(changed)
+            self._refresh_indexes(model, row, current)
+            if hasattr(row, "row_version"):
+                row.row_version = (row.row_version or 0) + 1
+            self.session.flush()
+        self._audit(
+            action="update",
+            permission=permission,
+            model=model,
+            rows=[row],
+            entity_id=row_id,
+            fields=sorted(changed),
+        )
+        current["row_version"] = getattr(row, "row_version", None)
+        current["updated_at"] = getattr(row, "updated_at", None)
+        return Record(id=row_id, values=current)
+
+    # Internals --------------------------------------------------------------------------------------------------
+    def _assign(self, row: Base, values: dict[str, Any]) -> None:
+        table = row.__table__.name  # type: ignore[attr-defined]
+        for name, value in values.items():
+            policy = self._policy.columns.get((table, name))
+            if policy is None or name in {"id", "organization_id"} or policy.classification in _HIDDEN_CLASSES:
+                raise ValidationFailed("A field that cannot be written was given.")
+            if policy.encrypted:
+                assert policy.value_type is not None
+                value = (
+                    None
+                    if value is None
+                    else self._crypto.encrypt(
+                        table=table,
+                        column=name,
+                        row_id=row.id,  # type: ignore[attr-defined]
+                        plaintext=encode_value(value, policy.value_type),
+                    )
+                )
+            setattr(row, name, value)
+
+    def _index_sources(self, model: type[Base], index: str) -> tuple[str, ...]:
+        indexes: dict[str, tuple[str, ...]] = getattr(model, "__blind_indexes__", {})
+        if index not in indexes:
+            raise ValidationFailed("Unknown search index.")
+        return indexes[index]
+
+    def _index_token(self, model: type[Base], index: str, values: Mapping[str, Any]) -> bytes:
+        parts = []
+        for source in self._index_sources(model, index):
+            value = values[source]
+            parts.append(value.isoformat() if isinstance(value, date) else str(value))
+        return self._crypto.blind_index(name=f"{model.__tablename__}.{index}", value="\x1f".join(parts))
+
+    def _refresh_indexes(self, model: type[Base], row: Base, plain: dict[str, Any]) -> None:
+        for index, sources in getattr(model, "__blind_indexes__", {}).items():
+            if any(plain.get(s) is None for s in sources):
+                setattr(row, index, None)
+            else:
+                setattr(row, index, self._index_token(model, index, {s: plain[s] for s in sources}))
+
+    def _decrypt_row_from_plain(self, row: Base, plain: Mapping[str, Any]) -> Record:
+        values: dict[str, Any] = {}
+        table = row.__table__.name  # type: ignore[attr-defined]
+        for column in inspect(type(row)).columns:
+            policy = self._policy.column(table, column.name)
+            if policy.classification in _HIDDEN_CLASSES:
+                continue
+            values[column.key] = plain.get(column.key) if policy.encrypted else getattr(row, column.key)
+        return Record(id=row.id, values=values)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def open_gate(*, db: Database, keys: KeyService, ctx: AccessContext) -> Iterator[PHIGate]:
+    """Open a tenant-scoped transaction for ``ctx`` and the gate over it.
+
+    The transaction commits when the block ends normally. A denial rolls the work back, then its audit event is
+    written in a transaction of its own, so refused attempts are always on record.
+    """
+    if ctx.organization_id is None:
+        raise TenantViolation("This operation needs an organization context.")
+    denials: list[AuditEvent] = []
+    try:
+        with db.session(tenant_id=ctx.organization_id) as session:
+            yield PHIGate(session=session, ctx=ctx, keys=keys, denials=denials)
+    except PermissionDenied:
+        if denials:
+            with db.session(tenant_id=ctx.organization_id) as session:
+                for event in denials:
+                    record(session, event)
+        raise

@@ -1,0 +1,111 @@
+"""Engines and transactional sessions for SQLite (embedded default) and PostgreSQL (production).
+
+SQLite runs in WAL mode with foreign keys on and real transactions (``BEGIN`` emitted by us, not by the
+driver). On PostgreSQL each transaction starts with ``set_config('claimvault.org_id', …, true)`` so that
+row-level security sees the same tenant as the ORM scoping; without a tenant the setting is empty and RLS
+denies every protected row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+import claimvault.storage.tenancy  # noqa: F401 - registers the tenant scoping events
+from claimvault.storage.tenancy import TENANT_KEY
+
+TENANT_SETTING = "claimvault.org_id"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """Create an engine with ClaimVault's safety settings for either backend.
+
+    ``hide_parameters`` keeps bound values (protected data) out of SQLAlchemy's exception messages and logs.
+    """
+    if is_sqlite(url):
+        engine = create_engine(
+            url,
+            hide_parameters=True,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(
+        url,
+        hide_parameters=True,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted ciphertext and indexes are zeroed, not left in pages
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # The driver runs in autocommit mode (isolation_level=None); we emit BEGIN so transactions and SAVEPOINTs
+    # behave as SQLAlchemy expects. IMMEDIATE takes the write lock up front, avoiding upgrade deadlocks.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The application's handle on storage: an engine plus a session factory bound to it.
+
+    ``bind`` may be a ``Connection`` holding an outer transaction (tests on PostgreSQL roll every test back);
+    sessions then nest in savepoints.
+    """
+
+    def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
+        self.engine = engine
+        self.bind = bind if bind is not None else engine
+        self.dialect = engine.dialect.name
+        mode = "create_savepoint" if isinstance(self.bind, Connection) else "conditional_savepoint"
+        self._factory = sessionmaker(bind=self.bind, expire_on_commit=False, join_transaction_mode=mode)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def session(self, *, tenant_id: uuid.UUID | None) -> Iterator[Session]:
+        """One transaction, committed on success and rolled back on any exception.
+
+        ``tenant_id`` must come from a checked membership or a system context, never from request input.
+        """
+        session = self._factory()
+        session.info[TENANT_KEY] = tenant_id
+        try:
+            with session.begin():
+                if self.is_postgresql:
+                    session.execute(
+                        text("SELECT set_config(:name, :value, true)"),
+                        {"name": TENANT_SETTING, "value": str(tenant_id) if tenant_id else ""},
+                    )
+                yield session
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,15 @@
+"""Imports every model module so that the metadata is complete (for migrations and schema checks)."""
+
+from __future__ import annotations
+
+import claimvault.accounts.models
+import claimvault.billing.patients.models
+import claimvault.security.models  # noqa: F401
+from claimvault.storage.base import Base, TenantScoped
+
+metadata = Base.metadata
+
+
+def tenant_scoped_tables() -> list[str]:
+    """Names of the protected tables (row-level security applies to each of them on PostgreSQL)."""
+    return sorted(str(m.local_table.description) for m in Base.registry.mappers if issubclass(m.class_, TenantScoped))

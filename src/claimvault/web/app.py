@@ -1,0 +1,58 @@
+"""The FastAPI application factory: wires settings, logging, routers and the HTTP protections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from claimvault import __version__
+from claimvault.api import auth, health, orgs, patients
+from claimvault.config import Settings, check_production_safety, load_settings
+from claimvault.observability.logging import configure_logging
+from claimvault.runtime import Runtime, build_runtime
+from claimvault.security.data_policy import load_data_policy
+from claimvault.web.access_log import AccessLogMiddleware
+from claimvault.web.deps import public
+from claimvault.web.docs import install_docs
+from claimvault.web.errors import install_error_handlers
+from claimvault.web.middleware import install_http_protections
+
+# Field names whose values the log redactor removes even when they are not encrypted columns.
+EXTRA_PROTECTED_NAMES = frozenset({"password", "ssn", "member_id", "phone", "email", "name", "dob", "token"})
+
+
+def create_app(*, settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else load_settings())
+    check_production_safety(settings)
+    configure_logging(
+        level=settings.log_level,
+        protected_field_names=load_data_policy().protected_field_names() | EXTRA_PROTECTED_NAMES,
+    )
+    runtime = runtime or build_runtime(settings)
+
+    app = FastAPI(
+        title="ClaimVault",
+        version=__version__,
+        summary="Medical billing built so that patient data cannot leak.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.runtime = runtime
+
+    @app.get("/openapi.json", include_in_schema=False)
+    @public
+    def openapi_schema(request: Request) -> Any:
+        return JSONResponse(app.openapi())
+
+    app.openapi_url = "/openapi.json"  # for the docs page; the route above serves it
+    install_error_handlers(app)
+    install_docs(app)
+    for module in (health, auth, orgs, patients):
+        app.include_router(module.router)
+
+    app.add_middleware(AccessLogMiddleware)
+    install_http_protections(app, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,106 @@
+"""Shared fixtures: every database test runs on SQLite and, when CLAIMVAULT_TEST_DATABASE_URL is set, on
+PostgreSQL as its own non-superuser role under row-level security."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from claimvault.accounts.services import add_membership, create_organization, create_user
+from claimvault.config import Settings
+from claimvault.runtime import Runtime, build_runtime
+from claimvault.security.crypto.provider import LocalKeyring
+from claimvault.storage.database import Database
+from claimvault.web.app import create_app
+from tests.harness import PostgresBackend, SQLiteBackend, backends, postgres_backend, sqlite_backend
+
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_parallelism": 1}
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", params=backends())
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if request.param == "sqlite":
+        with sqlite_backend(tmp_path_factory.mktemp("sqlite-template")) as sqlite:
+            yield sqlite
+    else:
+        with postgres_backend() as pg:
+            yield pg
+
+
+@pytest.fixture
+def db(backend: SQLiteBackend | PostgresBackend, tmp_path: Path) -> Iterator[Database]:
+    with backend.database(tmp_path) as database:
+        yield database
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path / "var", **CHEAP_ARGON2)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def runtime(db: Database, settings: Settings) -> Runtime:
+    keyring = LocalKeyring.create(settings.resolved_keyring_path)
+    return build_runtime(settings, db=db, key_provider=keyring)
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Any:
+    return create_app(settings=runtime.settings, runtime=runtime)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Member:
+    username: str
+    password: str
+    user_id: uuid.UUID
+    org_slug: str
+    org_id: uuid.UUID
+
+
+class World:
+    """Builds organizations and members against one runtime, and logs clients in."""
+
+    def __init__(self, runtime: Runtime, app: Any) -> None:
+        self.runtime = runtime
+        self.app = app
+        self._orgs: dict[str, uuid.UUID] = {}
+
+    def org(self, slug: str) -> uuid.UUID:
+        if slug not in self._orgs:
+            org = create_organization(db=self.runtime.db, keys=self.runtime.keys, ctx=None, slug=slug, name=slug.title())
+            self._orgs[slug] = org.id
+        return self._orgs[slug]
+
+    def member(self, slug: str, *roles: str) -> Member:
+        org_id = self.org(slug)
+        username = f"u{uuid.uuid4().hex[:10]}"
+        user = create_user(db=self.runtime.db, passwords=self.runtime.passwords, username=username, password=PASSWORD)
+        for role in roles:
+            add_membership(db=self.runtime.db, user_id=user.id, organization_id=org_id, role=role)
+        return Member(username, PASSWORD, user.id, slug, org_id)
+
+    def client(self, member: Member | None = None) -> TestClient:
+        c = TestClient(self.app, base_url="https://testserver", raise_server_exceptions=False)
+        if member is not None:
+            r = c.post("/api/v1/auth/login", json={"username": member.username, "password": member.password})
+            assert r.status_code == 200, r.text
+        return c
+
+
+@pytest.fixture
+def world(runtime: Runtime, app: Any) -> World:
+    return World(runtime, app)
