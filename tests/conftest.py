@@ -81,7 +81,9 @@ class World:
 
     def org(self, slug: str) -> uuid.UUID:
         if slug not in self._orgs:
-            org = create_organization(db=self.runtime.db, keys=self.runtime.keys, ctx=None, slug=slug, name=slug.title())
+            org = create_organization(
+                db=self.runtime.db, keys=self.runtime.keys, ctx=None, slug=slug, name=slug.title()
+            )
             self._orgs[slug] = org.id
         return self._orgs[slug]
 

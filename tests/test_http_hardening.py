@@ -231,9 +231,7 @@ def test_oversized_body_with_content_length_is_413(client: TestClient) -> None:
 
 
 def test_oversized_chunked_body_is_413(client: TestClient) -> None:
-    response = client.post(
-        "/patients", content=chunks(MAX_BODY * 4), headers={"content-type": "application/json"}
-    )
+    response = client.post("/patients", content=chunks(MAX_BODY * 4), headers={"content-type": "application/json"})
     assert "content-length" not in response.request.headers
     assert_error(response, 413, "payload_too_large")
     assert "xxxx" not in response.text

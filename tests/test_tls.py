@@ -88,9 +88,7 @@ def _self_signed(organization: str, directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "other-cert.pem", directory / "other-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
 
@@ -161,13 +159,9 @@ class _Reply:
         self.cipher = cipher[0] if cipher else None
 
 
-def _get(
-    server: BackgroundServer, path: str, ctx: ssl.SSLContext, headers: Mapping[str, str] | None = None
-) -> _Reply:
+def _get(server: BackgroundServer, path: str, ctx: ssl.SSLContext, headers: Mapping[str, str] | None = None) -> _Reply:
     """GET over a socket to 127.0.0.1 whose TLS layer verifies the certificate for the name ``localhost``."""
-    sock = ctx.wrap_socket(
-        socket.create_connection((server.host, server.port), timeout=5), server_hostname="localhost"
-    )
+    sock = ctx.wrap_socket(socket.create_connection((server.host, server.port), timeout=5), server_hostname="localhost")
     conn = http.client.HTTPConnection("localhost", server.port, timeout=5)
     conn.sock = sock
     try:
@@ -189,10 +183,7 @@ def test_dev_certificate_identity_and_extensions(dev_pair: tuple[Path, Path]) ->
         ipaddress.ip_address("::1"),
     }
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "localhost"
-    assert (
-        cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
-        == DEV_CERTIFICATE_ORGANIZATION
-    )
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == DEV_CERTIFICATE_ORGANIZATION
     public_key = cert.public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     assert isinstance(public_key.curve, ec.SECP256R1)
@@ -279,9 +270,7 @@ def test_server_context_settings(dev_pair: tuple[Path, Path]) -> None:
     assert all(c["aead"] for c in ctx.get_ciphers())
 
 
-def test_server_context_load_errors_name_the_file_without_contents(
-    dev_pair: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_server_context_load_errors_name_the_file_without_contents(dev_pair: tuple[Path, Path], tmp_path: Path) -> None:
     cert, key = dev_pair
     _, other_key = _self_signed("Someone Else", tmp_path)
     with pytest.raises(ConfigurationError) as caught:
@@ -375,9 +364,7 @@ def test_modern_clients_connect_and_verify_localhost(
     assert reply.headers.get("date") is not None
 
 
-def test_oversized_request_head_is_not_served(
-    tls_server: BackgroundServer, dev_pair: tuple[Path, Path]
-) -> None:
+def test_oversized_request_head_is_not_served(tls_server: BackgroundServer, dev_pair: tuple[Path, Path]) -> None:
     # h11 bounds the *buffered incomplete* head; one socket read can exceed it, so use a head far larger than
     # any single read (asyncio reads at most 256 KiB) to make the outcome deterministic.
     head = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"a" * (1024 * 1024) + b"\r\n\r\n"

@@ -20,6 +20,8 @@ from claimvault.web.errors import install_error_handlers
 from claimvault.web.middleware import install_http_protections
 
 # Field names whose values the log redactor removes even when they are not encrypted columns.
+ROUTERS = (health.router, auth.router, orgs.router, patients.router)
+
 EXTRA_PROTECTED_NAMES = frozenset({"password", "ssn", "member_id", "phone", "email", "name", "dob", "token"})
 
 
@@ -50,8 +52,8 @@ def create_app(*, settings: Settings | None = None, runtime: Runtime | None = No
     app.openapi_url = "/openapi.json"  # for the docs page; the route above serves it
     install_error_handlers(app)
     install_docs(app)
-    for module in (health, auth, orgs, patients):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     app.add_middleware(AccessLogMiddleware)
     install_http_protections(app, max_body_bytes=settings.max_body_bytes)
