@@ -4,8 +4,8 @@ the application-level scoping bypassed (raw SQL, no ORM criteria)."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -124,7 +124,8 @@ def test_cross_tenant_writes_are_refused(two_orgs: dict[str, uuid.UUID], pg: Con
         pg.execute(
             text(
                 "INSERT INTO patients (id, organization_id, given_name, family_name, birth_date, name_dob_bidx, "
-                "row_version, created_at, updated_at) VALUES (:id, :b, '\\x00', '\\x00', '\\x00', '\\x00', 1, now(), now())"
+                "row_version, created_at, updated_at) "
+                "VALUES (:id, :b, '\\x00', '\\x00', '\\x00', '\\x00', 1, now(), now())"
             ),
             {"id": uuid.uuid4(), "b": two_orgs["bravo"]},
         )

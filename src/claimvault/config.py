@@ -6,14 +6,15 @@ explicitly allowed, and the refusal names exactly which setting is unsafe and ho
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from claimvault.errors import ConfigurationError
 
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
     tls_enabled: bool = True
     tls_cert_file: Path | None = None  # empty: generated dev certificate under var/tls/
     tls_key_file: Path | None = None
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
 
@@ -81,7 +82,7 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    allow_unsafe: list[UnsafeSetting] = Field(default_factory=list)
+    allow_unsafe: Annotated[list[UnsafeSetting], NoDecode] = Field(default_factory=list)
 
     @field_validator("trusted_proxies", "allow_unsafe", mode="before")
     @classmethod
@@ -89,7 +90,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             stripped = value.strip()
             if stripped.startswith("["):
-                return value  # JSON list form
+                return json.loads(stripped)  # JSON list form
             return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
 

@@ -54,7 +54,13 @@ def seed(
         existing = list_organizations(db=rt.db)
         if existing and (if_empty or any(o.slug == DEMO_SLUG for o in existing)):
             console.print("Demo data: the database already has organizations; nothing seeded.")
-            console.print(f"Demo credentials (if seeded earlier): {current.demo_credentials_path.resolve()}")
+            if current.demo_credentials_path.exists():
+                console.print(f"Demo credentials: {current.demo_credentials_path.resolve()}")
+            elif any(o.slug == DEMO_SLUG for o in existing):
+                console.print(
+                    "The demo practice exists but its credentials file is missing (an interrupted seed?). "
+                    f"To start over, stop the server and remove {current.var_dir.resolve()}."
+                )
             return
         ctx = system_context("demo seed", organization_id=None, permissions={Permission.PATIENT_CREATE})
         org = create_organization(db=rt.db, keys=rt.keys, ctx=ctx, slug=DEMO_SLUG, name="Demo Family Practice")

@@ -6,6 +6,8 @@ that touch protected data go through the PHI gate under an audited system contex
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from claimvault import __version__
@@ -84,4 +86,5 @@ def version() -> None:
 
 
 def main() -> None:
+    os.umask(0o077)  # files ClaimVault creates (database, WAL, keys, logs) are readable by their owner only
     app()

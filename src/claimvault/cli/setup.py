@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from claimvault.config import Settings
 from claimvault.runtime import build_key_provider
@@ -26,5 +29,11 @@ def initialise(settings: Settings) -> list[str]:
     ):
         done.append(f"generated development certificate {settings.resolved_tls_cert_file}")
     upgrade(settings.resolved_migration_url, app_role=settings.db_app_role)
+    if settings.uses_sqlite:
+        database = make_url(settings.resolved_database_url).database
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{database}{suffix}") if database else None
+            if path is not None and path.exists():
+                os.chmod(path, 0o600)
     done.append("database schema is current")
     return done

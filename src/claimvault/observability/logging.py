@@ -45,7 +45,7 @@ LIBRARY_LOGGERS: Final = (
 )
 # Loggers that write statements/parameters (SQLAlchemy) or full URLs with query strings (httpx, httpcore)
 # below WARNING: they never go lower than WARNING, whatever level the application asks for.
-WARNING_FLOOR_LOGGERS: Final = ("sqlalchemy.engine", "httpx", "httpcore")
+WARNING_FLOOR_LOGGERS: Final = ("sqlalchemy", "sqlalchemy.engine", "httpx", "httpcore")
 
 _HANDLER_MARK: Final = "_claimvault_handler"
 _MAX_FRAMES: Final = 50
@@ -191,6 +191,21 @@ class _SafeStreamHandler(logging.StreamHandler[TextIO]):
             sys.stderr.write('{"level":"ERROR","logger":"claimvault.logging","message":"log record dropped"}\n')
 
 
+class _StderrHandler(_SafeStreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (test runners and CLIs swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def _parse_level(level: str) -> int:
     levels = logging.getLevelNamesMapping()
     name = str(level).strip().upper()
@@ -211,7 +226,7 @@ def configure_logging(
     numeric_level = _parse_level(level)
     redactor = Redactor(protected_field_names)
 
-    handler = _SafeStreamHandler(stream if stream is not None else sys.stderr)
+    handler: _SafeStreamHandler = _SafeStreamHandler(stream) if stream is not None else _StderrHandler()
     setattr(handler, _HANDLER_MARK, True)
     handler.setFormatter(JsonFormatter(redactor))
     handler.addFilter(RedactionFilter(redactor))

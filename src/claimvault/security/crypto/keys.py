@@ -25,7 +25,7 @@ class KeyService:
 
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
-        self._cache: dict[uuid.UUID, bytes] = {}
+        self._cache: dict[tuple[uuid.UUID, uuid.UUID], bytes] = {}
         self._lock = threading.Lock()
 
     def provision(self, session: Session, org_id: uuid.UUID) -> None:
@@ -38,7 +38,7 @@ class KeyService:
         return row.id, self._unwrap(row)
 
     def key_by_id(self, session: Session, org_id: uuid.UUID, key_id: uuid.UUID) -> bytes:
-        cached = self._cache.get(key_id)
+        cached = self._cache.get((org_id, key_id))
         if cached is not None:
             return cached
         row = session.get(DataKey, key_id)
@@ -63,16 +63,16 @@ class KeyService:
             session.add(row)
             session.flush()
             with self._lock:
-                self._cache[row.id] = key
+                self._cache[(org_id, row.id)] = key
         return row
 
     def _unwrap(self, row: DataKey) -> bytes:
-        cached = self._cache.get(row.id)
+        cached = self._cache.get((row.organization_id, row.id))
         if cached is not None:
             return cached
         key = self.provider.unwrap(
             row.kek_id, row.wrapped_key, context=_wrap_context(row.organization_id, row.purpose, row.id)
         )
         with self._lock:
-            self._cache[row.id] = key
+            self._cache[(row.organization_id, row.id)] = key
         return key

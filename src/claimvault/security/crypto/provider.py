@@ -43,9 +43,13 @@ class LocalKeyring:
             raw = json.loads(path.read_text("utf-8"))
             self._keys = {kid: base64.b64decode(v["key"]) for kid, v in raw["keys"].items()}
             self._current = raw["current"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigurationError("The local keyring file is missing or unreadable.") from exc
-        if self._current not in self._keys or any(len(k) != 32 for k in self._keys.values()):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise ConfigurationError("The local keyring file is missing or unreadable.") from None
+        if (
+            not isinstance(self._current, str)
+            or self._current not in self._keys
+            or any(len(k) != 32 for k in self._keys.values())
+        ):
             raise ConfigurationError("The local keyring file is malformed.")
 
     @classmethod
