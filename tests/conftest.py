@@ -106,3 +106,18 @@ class World:
 @pytest.fixture
 def world(runtime: Runtime, app: Any) -> World:
     return World(runtime, app)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """A per-backend tally, so a CI log shows the suite passing on SQLite and on PostgreSQL."""
+    tally: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            name = "postgresql" if "postgresql" in nodeid else "sqlite" if "sqlite" in nodeid else "backend-independent"
+            tally.setdefault(name, {}).setdefault(outcome, 0)
+            tally[name][outcome] += 1
+    terminalreporter.section("results per database backend")
+    for name in sorted(tally):
+        counts = ", ".join(f"{n} {o}" for o, n in sorted(tally[name].items()))
+        terminalreporter.write_line(f"{name}: {counts}")
