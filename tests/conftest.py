@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from claimvault.accounts.models import AuthSession
 from claimvault.accounts.services import add_membership, create_organization, create_user
+from claimvault.accounts.sessions import complete_mfa, token_hash
 from claimvault.config import Settings
 from claimvault.runtime import Runtime, build_runtime
 from claimvault.security.crypto.provider import LocalKeyring
@@ -95,12 +98,30 @@ class World:
             add_membership(db=self.runtime.db, user_id=user.id, organization_id=org_id, role=role)
         return Member(username, PASSWORD, user.id, slug, org_id)
 
-    def client(self, member: Member | None = None) -> TestClient:
+    def client(self, member: Member | None = None, *, mfa: bool = True) -> TestClient:
+        """A client logged in as ``member``. With ``mfa`` the second factor is marked done directly (tests of the
+        MFA flow itself go through the real enrolment and challenge); the CSRF header is set either way."""
         c = TestClient(self.app, base_url="https://testserver", raise_server_exceptions=False)
         if member is not None:
             r = c.post("/api/v1/auth/login", json={"username": member.username, "password": member.password})
             assert r.status_code == 200, r.text
+            if mfa:
+                complete_mfa_for_test(self.runtime, c)
+            c.headers["X-CSRF-Token"] = c.get("/api/v1/auth/me").json()["csrf_token"]
         return c
+
+
+def complete_mfa_for_test(runtime: Runtime, c: TestClient) -> None:
+    """Mark the client's pending session as second-factor verified (rotating its id, as the real flow does)."""
+    name = runtime.settings.session_cookie_name
+    token = c.cookies.get(name)
+    assert token
+    with runtime.db.session(tenant_id=None) as s:
+        row = s.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(runtime.settings, token)))
+        assert row is not None
+        session_id = row.id
+    new_token = complete_mfa(db=runtime.db, settings=runtime.settings, session_id=session_id)
+    c.cookies.set(name, new_token, domain="testserver.local", path="/")
 
 
 @pytest.fixture

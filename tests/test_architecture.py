@@ -26,7 +26,6 @@ FORBIDDEN = {
         "claimvault.api",
         "claimvault.cli",
         "claimvault.billing",
-        "claimvault.accounts",
         "fastapi",
         "starlette",
     ),

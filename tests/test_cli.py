@@ -19,8 +19,9 @@ from sqlalchemy import create_engine, inspect, select
 from typer.testing import CliRunner, Result
 
 from claimvault import __version__
+from claimvault.accounts.login import check_password
 from claimvault.accounts.models import Organization, User
-from claimvault.accounts.services import authenticate, get_organization_by_slug
+from claimvault.accounts.services import get_organization_by_slug
 from claimvault.billing.patients.schemas import PatientOut
 from claimvault.billing.patients.service import list_patients
 from claimvault.cli.main import app
@@ -247,10 +248,16 @@ def test_demo_users_exist_must_change_password_and_the_file_passwords_work(seede
         for cred in seeded.credentials:
             assert cred.password not in users[cred.username].password_hash
         first = seeded.credentials[0]
-        user = authenticate(
-            db=rt.db, passwords=rt.passwords, username=first.username, password=first.password, source_address=None
+        ok = check_password(
+            db=rt.db,
+            passwords=rt.passwords,
+            limiter=rt.limiter,
+            hash_guard=rt.hash_guard,
+            username=first.username,
+            password=first.password,
+            source_address=None,
         )
-        assert user is not None and user.username == first.username
+        assert ok.username == first.username and ok.must_change_password
     finally:
         rt.close()
 

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_health_over_tls_with_generated_certificate(served: tuple[str, Path, sub
         assert json.loads(r.read())["status"] == "ready"
 
 
-def test_demo_users_can_log_in_and_read_patients(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+def test_demo_users_must_enrol_mfa_before_reaching_patients(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
     base, workdir, _ = served
     creds = workdir / "var" / "demo-credentials.txt"
     assert creds.stat().st_mode & 0o777 == 0o600
@@ -88,9 +89,11 @@ def test_demo_users_can_log_in_and_read_patients(served: tuple[str, Path, subpro
     )
     with urllib.request.urlopen(login, context=ctx, timeout=10) as r:  # noqa: S310
         cookie = r.headers["Set-Cookie"].split(";")[0]
+        assert json.loads(r.read())["status"] == "mfa_enrollment_required"
     listing = urllib.request.Request(f"{base}/api/v1/orgs/demo/patients", headers={"Cookie": cookie})  # noqa: S310
-    with urllib.request.urlopen(listing, context=ctx, timeout=10) as r:  # noqa: S310
-        assert len(json.loads(r.read())["items"]) == 5
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(listing, context=ctx, timeout=10)  # noqa: S310
+    assert refused.value.code == 403 and json.loads(refused.value.read())["error"]["code"] == "mfa_required"
 
 
 def test_server_logs_are_json_and_free_of_patient_data(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:

@@ -21,7 +21,7 @@ from claimvault.runtime import Runtime, build_runtime
 from claimvault.security.crypto.provider import LocalKeyring
 from claimvault.security.models import AuditEvent
 from claimvault.web.app import create_app
-from tests.conftest import PASSWORD, Member, World
+from tests.conftest import PASSWORD, Member, World, complete_mfa_for_test
 from tests.harness import PostgresBackend, SQLiteBackend
 
 LOGIN = "/api/v1/auth/login"
@@ -104,11 +104,12 @@ def _aware(value: datetime) -> datetime:
 
 
 def _logged_in(world: World, *roles: str) -> tuple[Member, TestClient, str]:
+    """A fully logged-in client (second factor marked done, CSRF header set) and its current session token."""
     member = world.member("alpha", *roles or ("biller",))
-    client = world.client()
-    response = _login(client, member.username)
-    assert response.status_code == 200, response.text
-    return member, client, _token(response)
+    client = world.client(member)
+    token = client.cookies.get(COOKIE)
+    assert token
+    return member, client, str(token)
 
 
 # Login --------------------------------------------------------------------------------------------------------
@@ -136,14 +137,18 @@ def test_login_and_me_return_the_user_and_memberships_without_the_hash(world: Wo
     stored = _stored_hash(world.runtime, member.user_id)
     with world.client() as c:
         login = _login(c, member.username)
+        pending = c.get(ME)
+        complete_mfa_for_test(world.runtime, c)
         me = c.get(ME)
     assert login.status_code == 200 and me.status_code == 200, me.text
-    for response in (login, me):
-        body = response.json()
-        assert body["username"] == member.username
-        assert body["user_id"] == str(member.user_id)
-        assert body["must_change_password"] is False
-        assert body["memberships"] == [{"organization": "alpha", "name": "Alpha", "roles": ["biller", "coder"]}]
+    assert login.json()["status"] == "mfa_enrollment_required" and login.json()["csrf_token"]
+    assert pending.json()["mfa_verified"] is False and pending.json()["memberships"] == []
+    body = me.json()
+    assert body["username"] == member.username
+    assert body["user_id"] == str(member.user_id)
+    assert body["must_change_password"] is False and body["mfa_verified"] is True
+    assert body["memberships"] == [{"organization": "alpha", "name": "Alpha", "roles": ["biller", "coder"]}]
+    for response in (login, pending, me):
         assert stored not in response.text
         assert "argon2" not in response.text and "password" not in response.text.replace("must_change_password", "")
         assert PASSWORD not in response.text

@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     # Password hashing (Argon2id); tests lower these through configuration.
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65_536
-    argon2_parallelism: int = 4
+    argon2_parallelism: int = 1  # 1: bounded work per check under attack
+
+    # Brute-force protection
+    throttle_backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_concurrent_password_checks: int = 4
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

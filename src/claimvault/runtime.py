@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from claimvault.config import Settings
 from claimvault.security.crypto.keys import KeyService
 from claimvault.security.crypto.provider import KeyProvider, LocalKeyring
+from claimvault.security.hash_guard import HashGuard
 from claimvault.security.passwords import PasswordHashing
+from claimvault.security.throttle import AttemptLimiter, build_limiter
 from claimvault.storage.database import Database, create_db_engine
 
 
@@ -20,6 +22,8 @@ class Runtime:
     db: Database
     keys: KeyService
     passwords: PasswordHashing
+    limiter: AttemptLimiter
+    hash_guard: HashGuard
 
     def close(self) -> None:
         self.db.dispose()
@@ -45,4 +49,6 @@ def build_runtime(
             memory_cost_kib=settings.argon2_memory_cost_kib,
             parallelism=settings.argon2_parallelism,
         ),
+        limiter=build_limiter(backend=settings.throttle_backend, redis_url=settings.redis_url),
+        hash_guard=HashGuard(settings.max_concurrent_password_checks),
     )

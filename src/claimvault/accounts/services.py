@@ -6,19 +6,14 @@ written to the audit trail.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from claimvault.accounts.models import AuthSession, Membership, Organization, User
-from claimvault.config import Settings
+from claimvault.accounts.models import Membership, Organization, User
 from claimvault.errors import Conflict, NotFound, ValidationFailed
 from claimvault.security.audit import build_event, record
 from claimvault.security.context import AccessContext
@@ -30,15 +25,6 @@ from claimvault.storage.database import Database
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
 ORG_KINDS = ("practice", "billing_company")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # Organizations ------------------------------------------------------------------------------------------------
@@ -159,78 +145,3 @@ def membership_in(*, db: Database, user_id: uuid.UUID, org_slug: str) -> OrgMemb
         if membership.organization.slug == org_slug:
             return membership
     return None
-
-
-# Login and sessions -------------------------------------------------------------------------------------------
-def authenticate(
-    *, db: Database, passwords: PasswordHashing, username: str, password: str, source_address: str | None
-) -> User | None:
-    """Check a username and password; audit the attempt. Unknown users cost the same time as known ones."""
-    with db.session(tenant_id=None) as session:
-        user = session.scalar(select(User).where(User.username == normalize_username(username)))
-        usable = user is not None and user.is_active and user.terminated_at is None
-        ok, needs_rehash = passwords.verify(user.password_hash if usable and user else None, password)
-        if ok and user is not None and needs_rehash:
-            user.password_hash = passwords.hash(password)
-        record(
-            session,
-            build_event(
-                None,
-                action="login",
-                outcome="success" if ok else "failure",
-                actor_id=user.id if (ok and user) else None,
-                source_address=source_address,
-                reason=None if ok else "invalid_credentials",
-            ),
-        )
-    return user if ok else None
-
-
-def _token_hash(settings: Settings, token: str) -> bytes:
-    return hmac.new(settings.secret_key.get_secret_value().encode(), token.encode(), hashlib.sha256).digest()
-
-
-def start_session(
-    *, db: Database, settings: Settings, user_id: uuid.UUID, source_address: str | None
-) -> tuple[str, AuthSession]:
-    """Create a server-side session; return the cookie token (shown once) and the stored row."""
-    token = secrets.token_urlsafe(32)
-    now = _now()
-    row = AuthSession(
-        token_hash=_token_hash(settings, token),
-        user_id=user_id,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(seconds=settings.session_absolute_timeout_seconds),
-        source_address=source_address,
-    )
-    with db.session(tenant_id=None) as session:
-        session.add(row)
-    return token, row
-
-
-def resolve_session(*, db: Database, settings: Settings, token: str) -> tuple[AuthSession, User] | None:
-    """The live session and user behind ``token``, enforcing revocation and idle/absolute timeouts."""
-    now = _now()
-    with db.session(tenant_id=None) as session:
-        row = session.scalar(select(AuthSession).where(AuthSession.token_hash == _token_hash(settings, token)))
-        if row is None or row.revoked_at is not None:
-            return None
-        idle_limit = _aware(row.last_seen_at) + timedelta(seconds=settings.session_idle_timeout_seconds)
-        if now >= _aware(row.expires_at) or now >= idle_limit:
-            row.revoked_at = now
-            return None
-        user = session.get(User, row.user_id)
-        if user is None or not user.is_active or user.terminated_at is not None:
-            row.revoked_at = now
-            return None
-        if (now - _aware(row.last_seen_at)).total_seconds() >= 30:
-            row.last_seen_at = now
-        return row, user
-
-
-def revoke_session(*, db: Database, settings: Settings, token: str) -> None:
-    with db.session(tenant_id=None) as session:
-        row = session.scalar(select(AuthSession).where(AuthSession.token_hash == _token_hash(settings, token)))
-        if row is not None and row.revoked_at is None:
-            row.revoked_at = _now()

@@ -37,7 +37,7 @@ def build_event(
         organization_id=organization_id if organization_id is not None else (ctx.organization_id if ctx else None),
         action=action,
         outcome=outcome,
-        actor_type=ctx.actor_type if ctx else "anonymous",
+        actor_type=ctx.actor_type if ctx else ("user" if actor_id else "anonymous"),
         actor_id=ctx.actor_id if ctx else actor_id,
         actor_name=ctx.actor_name if ctx else None,
         roles=sorted(ctx.roles) if ctx else [],

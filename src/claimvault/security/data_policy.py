@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
+from typing import Any
 
 ENCRYPTED_CLASSES = frozenset({"PHI", "PII", "financial", "secret"})
 PLAIN_CLASSES = frozenset(
@@ -46,12 +47,25 @@ class DataPolicy:
         return frozenset(c.column for c in self.columns.values() if c.encrypted)
 
 
+def _policy_documents() -> list[dict[str, Any]]:
+    """``data_policy.toml`` plus every ``data_policy.d/*.toml`` (one per wing), in name order."""
+    package = resources.files("claimvault.security")
+    docs = [tomllib.loads(package.joinpath("data_policy.toml").read_text("utf-8"))]
+    extra = package.joinpath("data_policy.d")
+    if extra.is_dir():
+        for entry in sorted(extra.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml"):
+                docs.append(tomllib.loads(entry.read_text("utf-8")))
+    return docs
+
+
 @cache
 def load_data_policy() -> DataPolicy:
-    raw = tomllib.loads(resources.files("claimvault.security").joinpath("data_policy.toml").read_text("utf-8"))
     columns: dict[tuple[str, str], ColumnPolicy] = {}
-    for table, entries in raw.items():
+    for table, entries in ((t, e) for doc in _policy_documents() for t, e in doc.items()):
         for column, spec in entries.items():
+            if (table, column) in columns:
+                raise ValueError(f"data policy: {table}.{column} is classified twice")
             if isinstance(spec, str):
                 if spec not in PLAIN_CLASSES:
                     raise ValueError(f"data policy: {table}.{column} has unknown class {spec!r}")

@@ -27,6 +27,18 @@ class Permission(StrEnum):
     ORG_MANAGE = "org:manage"
     MEMBERSHIP_MANAGE = "membership:manage"
     USER_MANAGE = "user:manage"
+    USER_READ = "user:read"
+    SECURITY_EVENT_READ = "security_event:read"
+    ACCESS_REVIEW_MANAGE = "access_review:manage"
+    APPROVAL_DECIDE = "approval:decide"
+    TOKEN_MANAGE = "token:manage"  # noqa: S105 - a permission name
+    ALERT_READ = "alert:read"
+    ALERT_MANAGE = "alert:manage"
+    BREAK_GLASS = "break_glass:invoke"
+    BREAK_GLASS_REVIEW = "break_glass:review"
+    CARE_ASSIGNMENT_MANAGE = "care_assignment:manage"
+    SERVICE_AGREEMENT_MANAGE = "service_agreement:manage"
+    KEY_MANAGE = "key:manage"
 
 
 # Permissions that reach protected data (PHI, PII, financial): these go through the PHI gate.

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import claimvault.accounts.lifecycle_models
 import claimvault.accounts.models
 import claimvault.billing.patients.models
+import claimvault.monitoring.models
+import claimvault.security.approvals.models
+import claimvault.security.authorization.models
+import claimvault.security.break_glass.models
+import claimvault.security.mfa.models
 import claimvault.security.models  # noqa: F401
 from claimvault.storage.base import Base, TenantScoped
 

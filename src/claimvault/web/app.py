@@ -8,7 +8,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from claimvault import __version__
-from claimvault.api import auth, health, orgs, patients
+from claimvault.api import (
+    access_reviews,
+    alerts,
+    approvals,
+    auth,
+    break_glass,
+    health,
+    mfa,
+    orgs,
+    password,
+    patients,
+    relationships,
+    security_events,
+    tokens,
+    users,
+)
 from claimvault.config import Settings, check_production_safety, load_settings
 from claimvault.observability.logging import configure_logging
 from claimvault.runtime import Runtime, build_runtime
@@ -18,9 +33,26 @@ from claimvault.web.deps import public
 from claimvault.web.docs import install_docs
 from claimvault.web.errors import install_error_handlers
 from claimvault.web.middleware import install_http_protections
+from claimvault.web.pages import routes as pages_routes
 
 # Field names whose values the log redactor removes even when they are not encrypted columns.
-ROUTERS = (health.router, auth.router, orgs.router, patients.router)
+ROUTERS = (
+    health.router,
+    auth.router,
+    mfa.router,
+    password.router,
+    security_events.router,
+    orgs.router,
+    patients.router,
+    users.router,
+    tokens.router,
+    approvals.router,
+    access_reviews.router,
+    relationships.router,
+    alerts.router,
+    break_glass.router,
+    pages_routes.router,
+)
 
 EXTRA_PROTECTED_NAMES = frozenset({"password", "ssn", "member_id", "phone", "email", "name", "dob", "token"})
 

@@ -10,12 +10,17 @@ from claimvault.storage.base import Base, IdMixin, TenantScoped, TimestampMixin
 
 class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
     __tablename__ = "patients"
-    __table_args__ = (Index("ix_patients_org_name_dob_bidx", "organization_id", "name_dob_bidx"),)
+    __table_args__ = (
+        Index("ix_patients_org_name_dob_bidx", "organization_id", "name_dob_bidx"),
+        Index("ix_patients_org_ssn_bidx", "organization_id", "ssn_bidx"),
+    )
     __patient_key__ = "id"
-    __blind_indexes__ = {"name_dob_bidx": ("family_name", "birth_date")}
+    __blind_indexes__ = {"name_dob_bidx": ("family_name", "birth_date"), "ssn_bidx": ("ssn",)}
 
     given_name: Mapped[bytes] = mapped_column(LargeBinary)
     family_name: Mapped[bytes] = mapped_column(LargeBinary)
     birth_date: Mapped[bytes] = mapped_column(LargeBinary)
+    ssn: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     name_dob_bidx: Mapped[bytes] = mapped_column(LargeBinary(16))  # blind index over family name + DOB
+    ssn_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
     row_version: Mapped[int] = mapped_column(Integer, default=1)

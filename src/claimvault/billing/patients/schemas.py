@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAME = Field(min_length=1, max_length=100)
 
@@ -14,6 +14,19 @@ def _check_birth_date(value: date | None) -> date | None:
     if value is not None and (value > date.today() or value.year < 1900):
         raise ValueError("birth date must be in the past and after 1900")
     return value
+
+
+def normalize_ssn(value: str | None) -> str | None:
+    """Nine digits, with or without dashes or spaces; never-issued numbers are refused. Stored as digits."""
+    if value is None:
+        return None
+    digits = "".join(ch for ch in value if ch not in "- ")
+    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
+        raise ValueError("an SSN has nine digits")
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in {"000", "666"} or area[0] == "9" or group == "00" or serial == "0000":
+        raise ValueError("this SSN cannot have been issued")
+    return digits
 
 
 def _strip(value: str | None) -> str | None:
@@ -31,9 +44,11 @@ class PatientCreate(BaseModel):
     given_name: str = _NAME
     family_name: str = _NAME
     birth_date: date
+    ssn: str | None = Field(default=None, max_length=11)
 
     _names = field_validator("given_name", "family_name")(_strip)
     _dob = field_validator("birth_date")(_check_birth_date)
+    _ssn = field_validator("ssn")(normalize_ssn)
 
 
 class PatientUpdate(BaseModel):
@@ -42,19 +57,32 @@ class PatientUpdate(BaseModel):
     given_name: str | None = Field(default=None, min_length=1, max_length=100)
     family_name: str | None = Field(default=None, min_length=1, max_length=100)
     birth_date: date | None = None
+    ssn: str | None = Field(default=None, max_length=11)
     expected_version: int | None = Field(default=None, ge=1)
 
     _names = field_validator("given_name", "family_name")(_strip)
     _dob = field_validator("birth_date")(_check_birth_date)
+    _ssn = field_validator("ssn")(normalize_ssn)
 
 
 class PatientSearch(BaseModel):
-    """Exact match on family name and date of birth (through a blind index: no plaintext is queried)."""
+    """Exact match through a blind index (no plaintext is queried): family name and date of birth, or SSN."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    family_name: str = _NAME
-    birth_date: date
+    family_name: str | None = Field(default=None, min_length=1, max_length=100)
+    birth_date: date | None = None
+    ssn: str | None = Field(default=None, max_length=11)
+
+    _ssn = field_validator("ssn")(normalize_ssn)
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> PatientSearch:
+        by_name = self.family_name is not None and self.birth_date is not None
+        partial_name = (self.family_name is None) != (self.birth_date is None)
+        if partial_name or by_name == (self.ssn is not None):
+            raise ValueError("search by family name and birth date together, or by SSN alone")
+        return self
 
 
 class PatientOut(BaseModel):
@@ -62,6 +90,7 @@ class PatientOut(BaseModel):
     given_name: str
     family_name: str
     birth_date: date
+    ssn: str | None = None  # shown as NNN-NN-NNNN, or masked to the last four digits for some roles
     row_version: int
     created_at: datetime
     updated_at: datetime

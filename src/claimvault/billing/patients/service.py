@@ -22,8 +22,16 @@ from claimvault.security.permissions import Permission
 MAX_PAGE = 200
 
 
+def _format_ssn(value: str | None) -> str | None:
+    if value is None or len(value) != 9:
+        return value  # already masked by the gate, or absent
+    return f"{value[:3]}-{value[3:5]}-{value[5:]}"
+
+
 def _out(record: Record) -> PatientOut:
-    return PatientOut.model_validate({"id": record.id, **record.values})
+    values = dict(record.values)
+    values["ssn"] = _format_ssn(values.get("ssn"))
+    return PatientOut.model_validate({"id": record.id, **values})
 
 
 def create_patient(*, gate: PHIGate, data: PatientCreate) -> PatientOut:
@@ -61,10 +69,10 @@ def list_patients(*, gate: PHIGate, limit: int = 50, after: uuid.UUID | None = N
 
 
 def search_patients(*, gate: PHIGate, criteria: PatientSearch) -> list[PatientOut]:
-    records = gate.find_by_index(
-        Patient,
-        index="name_dob_bidx",
-        values={"family_name": criteria.family_name, "birth_date": criteria.birth_date},
-        permission=Permission.PATIENT_SEARCH,
-    )
+    values: dict[str, object]
+    if criteria.ssn is not None:
+        index, values = "ssn_bidx", {"ssn": criteria.ssn}
+    else:
+        index, values = "name_dob_bidx", {"family_name": criteria.family_name, "birth_date": criteria.birth_date}
+    records = gate.find_by_index(Patient, index=index, values=values, permission=Permission.PATIENT_SEARCH)
     return [_out(r) for r in records]

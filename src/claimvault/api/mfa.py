@@ -1,0 +1,7 @@
+"""HTTP routes for mfa (filled in by its implementation)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

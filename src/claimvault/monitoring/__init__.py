@@ -1,0 +1,1 @@
+"""Monitoring: alerts and their delivery; insider-threat detection builds on it."""

@@ -1,0 +1,1 @@
+"""The two-person rule: requests that a different user must approve."""

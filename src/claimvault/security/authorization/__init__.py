@@ -1,0 +1,1 @@
+"""Authorization beyond roles: relationship rules (care assignments, service agreements), masking, row scopes."""
