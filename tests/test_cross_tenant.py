@@ -6,6 +6,7 @@ is decided for each route when it is written.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -39,6 +40,92 @@ MATRIX: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/orgs/{org}/patients/search"): lambda: {"family_name": "Marchbanks", "birth_date": "1948-11-30"},
     ("GET", "/api/v1/orgs/{org}/patients/{patient_id}"): None,
     ("PATCH", "/api/v1/orgs/{org}/patients/{patient_id}"): lambda: {"family_name": "Hijacked"},
+    ("POST", "/api/v1/auth/password"): lambda: {
+        "current_password": "wrong",
+        "new_password": "violet tractor kettle moon",
+    },
+    ("POST", "/api/v1/auth/password/check"): lambda: {"password": "violet tractor kettle moonbeam"},
+    ("POST", "/api/v1/orgs/{org}/users/{user_id}/force-password-change"): None,
+    ("GET", "/api/v1/orgs/{org}/alerts"): None,
+    ("GET", "/api/v1/orgs/{org}/alerts/{alert_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/alerts/{alert_id}/acknowledge"): None,
+    ("POST", "/api/v1/orgs/{org}/alerts/{alert_id}/assign"): lambda: {"user_id": str(uuid.uuid4())},
+    ("POST", "/api/v1/orgs/{org}/alerts/{alert_id}/close"): None,
+    ("POST", "/api/v1/orgs/{org}/break-glass"): lambda: {
+        "patient_id": "{patient_id}",
+        "reason_code": "emergency_care",
+        "justification": "Intruder claims emergency access now",
+    },
+    ("GET", "/api/v1/orgs/{org}/break-glass/reviews"): None,
+    ("GET", "/api/v1/auth/mfa/methods"): None,
+    ("POST", "/api/v1/auth/mfa/totp/setup"): None,
+    ("POST", "/api/v1/auth/mfa/totp/confirm"): lambda: {"code": "123456"},
+    ("DELETE", "/api/v1/auth/mfa/totp"): None,
+    ("POST", "/api/v1/auth/mfa/webauthn/register/options"): None,
+    ("POST", "/api/v1/auth/mfa/webauthn/register/verify"): lambda: {
+        "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}},
+        "name": "Key",
+    },
+    ("DELETE", "/api/v1/auth/mfa/webauthn/credentials/{credential_id}"): None,
+    ("POST", "/api/v1/auth/mfa/webauthn/authenticate/options"): None,
+    ("POST", "/api/v1/auth/mfa/webauthn/authenticate/verify"): lambda: {
+        "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}}
+    },
+    ("POST", "/api/v1/auth/mfa/verify"): lambda: {"method": "totp", "code": "123456"},
+    ("POST", "/api/v1/auth/mfa/reauthenticate"): lambda: {
+        "password": "wrong password 123",
+        "method": "totp",
+        "code": "1",
+    },
+    ("POST", "/api/v1/auth/mfa/recovery-codes/regenerate"): None,
+    ("GET", "/api/v1/auth/security-events"): None,
+    ("GET", "/api/v1/orgs/{org}/users"): None,
+    ("POST", "/api/v1/orgs/{org}/users"): lambda: {"username": "intruder-made", "roles": ["biller"]},
+    ("POST", "/api/v1/orgs/{org}/users/{user_id}/roles"): lambda: {"roles": ["auditor"]},
+    ("POST", "/api/v1/orgs/{org}/users/{user_id}/terminate"): None,
+    ("POST", "/api/v1/orgs/{org}/users/{user_id}/mfa-reset"): None,
+    ("GET", "/api/v1/orgs/{org}/users/{user_id}/security-events"): None,
+    ("POST", "/api/v1/orgs/{org}/tokens"): lambda: {
+        "name": "intruder",
+        "permissions": ["patient:read"],
+        "expires_in_days": 30,
+    },
+    ("GET", "/api/v1/orgs/{org}/tokens"): None,
+    ("DELETE", "/api/v1/orgs/{org}/tokens/{token_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/approvals"): lambda: {"kind": "user_reactivation", "subject_id": "{user_id}"},
+    ("GET", "/api/v1/orgs/{org}/approvals"): None,
+    ("POST", "/api/v1/orgs/{org}/approvals/{request_id}/decide"): lambda: {"approve": True, "reason_code": "intruder"},
+    ("POST", "/api/v1/orgs/{org}/access-reviews"): None,
+    ("GET", "/api/v1/orgs/{org}/access-reviews"): None,
+    ("GET", "/api/v1/orgs/{org}/access-reviews/{campaign_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/access-reviews/{campaign_id}/entries/{entry_id}/decide"): lambda: {
+        "decision": "revoke"
+    },
+    ("POST", "/api/v1/orgs/{org}/access-reviews/{campaign_id}/close"): None,
+    ("POST", "/api/v1/orgs/{org}/care-assignments"): lambda: {
+        "provider_user_id": "{user_id}",
+        "patient_id": "{patient_id}",
+    },
+    ("GET", "/api/v1/orgs/{org}/care-assignments"): None,
+    ("DELETE", "/api/v1/orgs/{org}/care-assignments/{assignment_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/service-agreements"): lambda: {"partner_organization": "bravo"},
+    ("GET", "/api/v1/orgs/{org}/service-agreements"): None,
+    ("PATCH", "/api/v1/orgs/{org}/service-agreements/{agreement_id}"): lambda: {"status": "ended"},
+    ("GET", "/login"): None,
+    ("POST", "/login"): None,
+    ("POST", "/logout"): None,
+    ("GET", "/mfa/enroll"): None,
+    ("POST", "/mfa/enroll/totp"): None,
+    ("GET", "/mfa/challenge"): None,
+    ("POST", "/mfa/challenge"): None,
+    ("POST", "/mfa/challenge/recovery"): None,
+    ("GET", "/account/security"): None,
+    ("GET", "/account/password"): None,
+    ("POST", "/account/password"): None,
+    ("POST", "/api/v1/orgs/{org}/break-glass/{grant_id}/review"): lambda: {
+        "decision": "flagged",
+        "note_code": "policy_violation",
+    },
 }
 
 
@@ -53,7 +140,8 @@ def test_matrix_covers_every_route(app: Any) -> None:
 
 @pytest.fixture
 def attack(world: World) -> dict[str, Any]:
-    owner = world.client(world.member("alpha", "billing_manager"))
+    owner_member = world.member("alpha", "billing_manager")
+    owner = world.client(owner_member)
     created = owner.post("/api/v1/orgs/alpha/patients", json=A_PATIENT)
     assert created.status_code == 201
     # The attacker holds every role in its own practice: the most privileges a user of B can have.
@@ -70,7 +158,19 @@ def attack(world: World) -> dict[str, Any]:
         "partner_biller",
     )
     attacker = world.client(world.member("bravo", *roles))
-    return {"owner": owner, "attacker": attacker, "patient_id": created.json()["id"]}
+    return {
+        "owner": owner,
+        "attacker": attacker,
+        "patient_id": created.json()["id"],
+        "user_id": str(owner_member.user_id),
+    }
+
+
+class _Ids(dict[str, str]):
+    """Path ids: A's real ones where the fixture has them, otherwise a fresh id that exists nowhere."""
+
+    def __missing__(self, key: str) -> str:
+        return str(uuid.uuid4())
 
 
 CASES = [
@@ -85,8 +185,13 @@ def test_no_route_leaks_across_tenants(
     world: World, attack: dict[str, Any], method: str, template: str, target_org: str
 ) -> None:
     body = MATRIX[(method, template)]
-    path = template.format(org=target_org, patient_id=attack["patient_id"])
-    response = attack["attacker"].request(method, path, json=body() if body else None)
+    ids = _Ids({k: v for k, v in attack.items() if isinstance(v, str)})
+    ids["org"] = target_org
+    path = template.format_map(ids)
+    payload = body() if body else None
+    if isinstance(payload, dict):
+        payload = {k: v.format_map(ids) if isinstance(v, str) else v for k, v in payload.items()}
+    response = attack["attacker"].request(method, path, json=payload)
     text = response.text
     for secret in SECRETS:
         assert secret not in text, f"{method} {path} leaked A's data"
@@ -94,8 +199,8 @@ def test_no_route_leaks_across_tenants(
     if "{org}" in template:
         if target_org == "alpha":
             assert response.status_code == 404, f"non-member reached {method} {path}"
-        elif "{patient_id}" in template:
-            assert response.status_code == 404, f"A's patient reachable through B's scope: {method} {path}"
+        elif "_id}" in template:
+            assert response.status_code == 404, f"A's record reachable through B's scope: {method} {path}"
         elif template.endswith("/search"):
             assert response.json() == []
     # A's patient is untouched, whatever the attacker tried.

@@ -90,7 +90,7 @@ def test_org_routes_require_a_permission_and_protected_ones_go_through_the_gate(
 
 def test_public_routes_are_the_expected_few(app: Any) -> None:
     public = {r.path for r in all_routes(app) if isinstance(r, APIRoute) and "public" in _route_declaration(r)}
-    assert public == {"/", "/health", "/ready", "/openapi.json", "/docs", "/api/v1/auth/login"}
+    assert public == {"/", "/health", "/ready", "/openapi.json", "/docs", "/api/v1/auth/login", "/login"}
 
 
 def _walk(command: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 
 CLI = [sys.executable, "-m", "claimvault.cli"]
@@ -74,26 +75,61 @@ def test_health_over_tls_with_generated_certificate(served: tuple[str, Path, sub
         assert json.loads(r.read())["status"] == "ready"
 
 
-def test_demo_users_must_enrol_mfa_before_reaching_patients(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+class _Browser:
+    """A tiny HTTPS client keeping the session cookie and the CSRF token, as a script or SPA would."""
+
+    def __init__(self, base: str, ctx: ssl.SSLContext) -> None:
+        self.base, self.ctx, self.cookie, self.csrf = base, ctx, "", ""
+
+    def call(self, method: str, path: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+        headers = {"Content-Type": "application/json"}
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        if self.csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base}{path}", data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, context=self.ctx, timeout=10) as r:  # noqa: S310
+                status, raw, cookie = r.status, r.read(), r.headers.get("Set-Cookie")
+        except urllib.error.HTTPError as e:
+            status, raw, cookie = e.code, e.read(), e.headers.get("Set-Cookie")
+        if cookie and cookie.startswith("cv_session="):
+            self.cookie = cookie.split(";")[0]
+        payload = json.loads(raw) if raw else {}
+        if isinstance(payload, dict) and isinstance(payload.get("csrf_token"), str):
+            self.csrf = payload["csrf_token"]
+        return status, payload
+
+
+def test_demo_user_first_login_enrols_mfa_changes_password_then_reads_patients(
+    served: tuple[str, Path, subprocess.Popen[bytes]],
+) -> None:
     base, workdir, _ = served
     creds = workdir / "var" / "demo-credentials.txt"
     assert creds.stat().st_mode & 0o777 == 0o600
     rows = [line.split("\t") for line in creds.read_text().splitlines() if not line.startswith("#")]
-    biller = next(r for r in rows if r[0] == "biller")
-    ctx = _context(workdir)
-    login = urllib.request.Request(  # noqa: S310
-        f"{base}/api/v1/auth/login",
-        data=json.dumps({"username": biller[1], "password": biller[2]}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+    _, username, password = next(r for r in rows if r[0] == "biller")
+    b = _Browser(base, _context(workdir))
+
+    status, body = b.call("POST", "/api/v1/auth/login", {"username": username, "password": password})
+    assert (status, body["status"]) == (200, "mfa_enrollment_required")
+    assert b.call("GET", "/api/v1/orgs/demo/patients")[0] == 403  # nothing protected before the second factor
+
+    status, setup = b.call("POST", "/api/v1/auth/mfa/totp/setup")
+    assert status == 200, setup
+    code = pyotp.TOTP(str(setup["secret"])).now()
+    status, enrolled = b.call("POST", "/api/v1/auth/mfa/totp/confirm", {"code": code})
+    assert status == 200 and len(enrolled["recovery_codes"]) == 10  # type: ignore[arg-type]
+
+    status, refused = b.call("GET", "/api/v1/orgs/demo/patients")
+    assert (status, refused["error"]["code"]) == (403, "password_change_required")  # type: ignore[index]
+    new_password = "quiet harbor lantern seventeen"
+    assert (
+        b.call("POST", "/api/v1/auth/password", {"current_password": password, "new_password": new_password})[0] == 204
     )
-    with urllib.request.urlopen(login, context=ctx, timeout=10) as r:  # noqa: S310
-        cookie = r.headers["Set-Cookie"].split(";")[0]
-        assert json.loads(r.read())["status"] == "mfa_enrollment_required"
-    listing = urllib.request.Request(f"{base}/api/v1/orgs/demo/patients", headers={"Cookie": cookie})  # noqa: S310
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(listing, context=ctx, timeout=10)  # noqa: S310
-    assert refused.value.code == 403 and json.loads(refused.value.read())["error"]["code"] == "mfa_required"
+    status, page = b.call("GET", "/api/v1/orgs/demo/patients")
+    assert status == 200 and len(page["items"]) == 5  # type: ignore[arg-type]
 
 
 def test_server_logs_are_json_and_free_of_patient_data(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:

@@ -223,6 +223,11 @@ def test_denial_is_audited_although_the_transaction_rolled_back(runtime: Runtime
 PROTECTED_PLAIN_CLASSES = frozenset({"blind_index", "wrapped_key"})
 
 
+# Workforce secrets belong to the installation, not an organization: encrypted under the platform key
+# (security/crypto/platform.py). Such tables may hold only class "secret", never PHI, PII or financial data.
+PLATFORM_TABLES = frozenset({"platform_keys", "mfa_totp_secrets"})
+
+
 def test_every_table_with_protected_data_is_tenant_scoped() -> None:
     policy = load_data_policy()
     mapped = {m.local_table.name: m.class_ for m in Base.registry.mappers}
@@ -233,6 +238,10 @@ def test_every_table_with_protected_data_is_tenant_scoped() -> None:
         if not (encrypted or classes & PROTECTED_PLAIN_CLASSES):
             continue
         checked.append(table.name)
+        if table.name in PLATFORM_TABLES:
+            assert all(c.classification == "secret" for c in policy.encrypted_columns(table.name)), table.name
+            assert not issubclass(mapped[table.name], TenantScoped), table.name
+            continue
         assert "organization_id" in table.columns, f"{table.name} holds protected data but has no organization_id"
         assert issubclass(mapped[table.name], TenantScoped), f"{table.name} holds protected data: make it TenantScoped"
         assert table.columns["organization_id"].nullable is False, table.name

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     argon2_memory_cost_kib: int = 65_536
     argon2_parallelism: int = 1  # 1: bounded work per check under attack
 
+    # WebAuthn: the relying party is the hostname users type (WebAuthn refuses IP addresses)
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "ClaimVault"
+    webauthn_origin: str = "https://localhost:8443"
+
     # Brute-force protection
     throttle_backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"

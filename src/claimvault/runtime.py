@@ -5,9 +5,10 @@ The web app and the CLI both build one, so they share exactly the same wiring.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from claimvault.config import Settings
+from claimvault.monitoring.notifiers import Notifier, NotifierSettings, NullNotifier, build_notifier
 from claimvault.security.crypto.keys import KeyService
 from claimvault.security.crypto.provider import KeyProvider, LocalKeyring
 from claimvault.security.hash_guard import HashGuard
@@ -24,6 +25,7 @@ class Runtime:
     passwords: PasswordHashing
     limiter: AttemptLimiter
     hash_guard: HashGuard
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     def close(self) -> None:
         self.db.dispose()
@@ -51,4 +53,5 @@ def build_runtime(
         ),
         limiter=build_limiter(backend=settings.throttle_backend, redis_url=settings.redis_url),
         hash_guard=HashGuard(settings.max_concurrent_password_checks),
+        notifier=build_notifier(NotifierSettings()),
     )

@@ -14,6 +14,7 @@ from claimvault.accounts.services import normalize_username
 from claimvault.accounts.sessions import now_utc
 from claimvault.errors import AuthenticationRequired, ClaimVaultError
 from claimvault.security.hash_guard import HashGuard, TooBusy
+from claimvault.security.password_policy import normalize_password
 from claimvault.security.passwords import PasswordHashing
 from claimvault.security.throttle import AttemptLimiter, Throttled, password_keys
 from claimvault.storage.database import Database
@@ -55,17 +56,28 @@ def check_password(
         limiter.check(keys)
     except Throttled as exc:
         raise TooManyAttempts(exc.retry_after) from None
+    # Read, then hash with no transaction open: on SQLite a transaction holds the database write lock, and
+    # holding it across Argon2 would queue every other request (and the hash guard would never refuse).
     with db.session(tenant_id=None) as session:
         user = session.scalar(select(User).where(User.username == name))
-        usable = user is not None and user.can_log_in
-        try:
-            with hash_guard.slot():
-                ok, needs_rehash = passwords.verify(user.password_hash if usable and user else None, password)
-        except TooBusy:
-            raise TooManyAttempts(1) from None
-        if ok and user is not None:
-            if needs_rehash:
-                user.password_hash = passwords.hash(password)
+        user_id = user.id if user is not None else None
+        stored = user.password_hash if user is not None and user.can_log_in else None
+    normalized = normalize_password(password)
+    try:
+        with hash_guard.slot():
+            ok, needs_rehash = passwords.verify(stored, normalized)
+            if not ok and normalized != password:
+                # Hashes made before passwords were NFC-normalized; the next login re-hashes them.
+                ok, _ = passwords.verify(stored, password)
+                needs_rehash = needs_rehash or ok
+    except TooBusy:
+        raise TooManyAttempts(1) from None
+    new_hash = passwords.hash(normalized) if ok and needs_rehash else None
+    with db.session(tenant_id=None) as session:
+        user = session.get(User, user_id) if user_id is not None else None
+        if ok and user is not None and user.can_log_in and user.password_hash == stored:
+            if new_hash is not None:
+                user.password_hash = new_hash
             user.last_login_at = now_utc()
             add_security_event(
                 session, user_id=user.id, kind="login", source_address=source_address, detail={"step": "password"}
@@ -74,7 +86,7 @@ def check_password(
         else:
             add_security_event(
                 session,
-                user_id=user.id if user is not None else None,
+                user_id=user_id,
                 kind="login",
                 outcome="failure",
                 source_address=source_address,
@@ -88,11 +100,12 @@ def check_password(
             with db.session(tenant_id=None) as session:
                 add_security_event(
                     session,
-                    user_id=user.id if user is not None else None,
+                    user_id=user_id,
                     kind="login.locked",
                     outcome="denied",
                     source_address=source_address,
                     detail={"factor": "password"},
+                    anonymous_actor=True,
                 )
         raise AuthenticationRequired(INVALID, code="invalid_credentials")
     limiter.succeeded([keys[0]])

@@ -18,6 +18,7 @@ from claimvault.errors import Conflict, NotFound, ValidationFailed
 from claimvault.security.audit import build_event, record
 from claimvault.security.context import AccessContext
 from claimvault.security.crypto.keys import KeyService
+from claimvault.security.password_policy import validate_new_password
 from claimvault.security.passwords import PasswordHashing
 from claimvault.security.permissions import Role
 from claimvault.storage.database import Database
@@ -97,8 +98,7 @@ def create_user(
     username = normalize_username(username)
     if not USERNAME.match(username):
         raise ValidationFailed("Usernames are 3-64 lowercase letters, digits, dots, hyphens or underscores.")
-    if len(password) < 12:
-        raise ValidationFailed("Passwords must have at least 12 characters.")
+    password = validate_new_password(password, username=username)
     user = User(username=username, password_hash=passwords.hash(password), must_change_password=must_change_password)
     try:
         with db.session(tenant_id=None) as session:

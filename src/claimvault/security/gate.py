@@ -1,8 +1,12 @@
 """The PHI gate: the one code path by which protected data leaves (or enters) storage.
 
-Every read runs, in this order: check the tenant, authorize (deny by default), decrypt, write the audit event.
+Every read runs, in this order: check the tenant, authorize (deny by default: the role policy, then the row scope
+of relationship-limited roles), decrypt (masking what the reader's roles may not see), write the audit event.
 Writes run: check the tenant, authorize, encrypt, write the row and its audit event in one transaction.
 Nothing else in ClaimVault decrypts; a test walks the source tree to prove it.
+
+A row outside the context's relationships (a provider's patient without a care assignment) answers "not found",
+never "forbidden", so its existence is not revealed; the refusal is audited all the same.
 
 Models opt in with two class attributes:
 - ``__patient_key__``: the attribute holding the patient id this row belongs to (``"id"`` for patients);
@@ -18,13 +22,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, Uuid, false, func, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from claimvault.errors import Conflict, NotFound, PermissionDenied, TenantViolation, ValidationFailed
 from claimvault.ids import uuid7
 from claimvault.security.audit import build_event, record
-from claimvault.security.context import AccessContext
+from claimvault.security.authorization.engine import enforce
+from claimvault.security.authorization.masking import apply_masking, load_masking_rules, view_for
+from claimvault.security.authorization.scope import PatientScope, granting_roles, patient_scope
+from claimvault.security.context import AccessContext, UserContext
 from claimvault.security.crypto.fields import OrgCrypto
 from claimvault.security.crypto.keys import KeyService
 from claimvault.security.data_policy import DataPolicy, decode_value, encode_value, load_data_policy
@@ -46,6 +53,7 @@ class Record:
 
     id: uuid.UUID
     values: Mapping[str, Any]
+    masked: frozenset[str] = frozenset()  # fields masked or removed for this reader (minimum necessary)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -65,6 +73,7 @@ class PHIGate:
         if ctx.organization_id is None:
             raise TenantViolation("This operation needs an organization context.")
         self._crypto = OrgCrypto(keys=keys, session=session, org_id=ctx.organization_id)
+        self._scopes: dict[Permission, PatientScope] = {}
 
     # 1. tenant --------------------------------------------------------------------------------------------------
     def _check_tenant(self) -> None:
@@ -76,7 +85,7 @@ class PHIGate:
         self, permission: Permission, *, entity_type: str | None = None, entity_id: uuid.UUID | None = None
     ) -> None:
         self._check_tenant()
-        if not self.ctx.allows(permission):
+        if not self._granted(permission):
             self._denials.append(
                 build_event(
                     self.ctx,
@@ -90,8 +99,54 @@ class PHIGate:
             )
             raise PermissionDenied("You do not have permission to do this.")
 
+    def _granted(self, permission: Permission) -> bool:
+        ctx = self.ctx
+        if isinstance(ctx, UserContext):
+            return enforce(user_id=ctx.user_id, org_id=ctx.organization_id, permission=permission, roles=ctx.roles)
+        return ctx.allows(permission)
+
+    def scope(self, permission: Permission) -> PatientScope:
+        """The patients this context reaches with ``permission`` (computed once per gate)."""
+        if permission not in self._scopes:
+            self._scopes[permission] = patient_scope(self.session, self.ctx, permission)
+        return self._scopes[permission]
+
+    def _scope_criterion(self, model: type[Base], permission: Permission) -> Any:
+        """None when the context reaches every row of the tenant; else a condition on the row's patient id (a row
+        of a model without one is out of reach)."""
+        scope = self.scope(permission)
+        if scope.unrestricted:
+            return None
+        key = getattr(model, "__patient_key__", None)
+        return false() if key is None else scope.criterion(getattr(model, key))
+
+    def _check_in_scope(self, model: type[Base], row_id: uuid.UUID, permission: Permission) -> None:
+        """Refuse, as "not found", a row of a patient outside the context's relationships (and audit it)."""
+        criterion = self._scope_criterion(model, permission)
+        if criterion is None:
+            return
+        stmt = select(func.count()).select_from(model).where(model.id == row_id, criterion)  # type: ignore[attr-defined]
+        if not self.session.scalar(stmt):
+            self._denials.append(
+                build_event(
+                    self.ctx,
+                    action="denied",
+                    outcome="denied",
+                    permission=permission.value,
+                    entity_type=model.__tablename__,
+                    entity_id=row_id,
+                    reason=self.scope(permission).reason or "no_relationship",
+                )
+            )
+            raise NotFound("No such record.")
+
+    def _scoped(self, stmt: Select[Any], model: type[Base], permission: Permission) -> Select[Any]:
+        criterion = self._scope_criterion(model, permission)
+        return stmt if criterion is None else stmt.where(criterion)
+
     # 3. decrypt -------------------------------------------------------------------------------------------------
-    def _decrypt_row(self, row: Base) -> Record:
+    def _decrypt_row(self, row: Base, permission: Permission | None = None) -> Record:
+        """Decrypt ``row``; with ``permission``, mask it for the reader (without, it is for internal use only)."""
         table = row.__table__.name  # type: ignore[attr-defined]
         row_id: uuid.UUID = row.id  # type: ignore[attr-defined]
         values: dict[str, Any] = {}
@@ -106,7 +161,17 @@ class PHIGate:
                 values[column.key] = decode_value(plain, policy.value_type)
             else:
                 values[column.key] = raw
-        return Record(id=row_id, values=values)
+        return self._present(table, row_id, values, permission)
+
+    def _present(
+        self, table: str, row_id: uuid.UUID, values: Mapping[str, Any], permission: Permission | None
+    ) -> Record:
+        if permission is None:
+            return Record(id=row_id, values=values)
+        roles = granting_roles(self.ctx.roles, permission) if isinstance(self.ctx, UserContext) else ()
+        view = view_for(load_masking_rules(), self._policy, table=table, roles=roles)
+        shown, masked = apply_masking(values, view)
+        return Record(id=row_id, values=shown, masked=masked)
 
     # 4. audit ---------------------------------------------------------------------------------------------------
     def _audit(
@@ -141,7 +206,8 @@ class PHIGate:
         row = self.session.get(model, row_id)
         if row is None:
             raise NotFound("No such record.")
-        result = self._decrypt_row(row)
+        self._check_in_scope(model, row_id, permission)
+        result = self._decrypt_row(row, permission)
         self._audit(action="read", permission=permission, model=model, rows=[row], entity_id=row_id)
         return result
 
@@ -150,8 +216,8 @@ class PHIGate:
     ) -> list[Record]:
         """Run a tenant-scoped select of ``model`` rows and return them decrypted; one audit event for all."""
         self.authorize(permission, entity_type=model.__tablename__)
-        rows: list[Base] = list(self.session.scalars(stmt))
-        results = [self._decrypt_row(r) for r in rows]
+        rows: list[Base] = list(self.session.scalars(self._scoped(stmt, model, permission)))
+        results = [self._decrypt_row(r, permission) for r in rows]
         self._audit(action=action, permission=permission, model=model, rows=rows)
         return results
 
@@ -171,14 +237,15 @@ class PHIGate:
             raise ValidationFailed("Search needs exactly the fields of the chosen index.")
         token = self._index_token(model, index, values)
         stmt = select(model).where(getattr(model, index) == token).order_by(model.id).limit(limit)  # type: ignore[attr-defined]
-        rows = list(self.session.scalars(stmt))
-        results = [self._decrypt_row(r) for r in rows]
+        rows = list(self.session.scalars(self._scoped(stmt, model, permission)))
+        results = [self._decrypt_row(r, permission) for r in rows]
         self._audit(action="search", permission=permission, model=model, rows=rows)
         return results
 
     # Writes -----------------------------------------------------------------------------------------------------
     def create(self, model: type[M], values: Mapping[str, Any], *, permission: Permission) -> Record:
         self.authorize(permission, entity_type=model.__tablename__)
+        self._check_create_in_scope(model, values, permission)
         row_id = uuid7()
         row = model(id=row_id, organization_id=self.ctx.organization_id)
         self._assign(row, dict(values))
@@ -193,7 +260,31 @@ class PHIGate:
             entity_id=row_id,
             fields=sorted(values),
         )
-        return self._decrypt_row_from_plain(row, values)
+        return self._decrypt_row_from_plain(row, values, permission)
+
+    def _check_create_in_scope(self, model: type[Base], values: Mapping[str, Any], permission: Permission) -> None:
+        """A relationship-limited context adds rows only for patients it reaches, and registers no new patient
+        (there is no relationship with a patient who does not exist yet)."""
+        scope = self.scope(permission)
+        if scope.unrestricted:
+            return
+        key = getattr(model, "__patient_key__", None)
+        patient_id = values.get(key) if key and key != "id" else None
+        reachable = patient_id is not None and bool(
+            self.session.scalar(select(scope.criterion(literal(patient_id, type_=Uuid()))))
+        )
+        if not reachable:
+            self._denials.append(
+                build_event(
+                    self.ctx,
+                    action="denied",
+                    outcome="denied",
+                    permission=permission.value,
+                    entity_type=model.__tablename__,
+                    reason=scope.reason or "no_relationship",
+                )
+            )
+            raise PermissionDenied("You do not have permission to do this.")
 
     def update(
         self,
@@ -208,6 +299,7 @@ class PHIGate:
         row = self.session.get(model, row_id, with_for_update=True)
         if row is None:
             raise NotFound("No such record.")
+        self._check_in_scope(model, row_id, permission)
         if expected_version is not None and getattr(row, "row_version", None) != expected_version:
             raise Conflict("The record was changed by someone else; reload it and try again.")
         current = dict(self._decrypt_row(row).values)
@@ -229,7 +321,7 @@ class PHIGate:
         )
         current["row_version"] = getattr(row, "row_version", None)
         current["updated_at"] = getattr(row, "updated_at", None)
-        return Record(id=row_id, values=current)
+        return self._present(model.__tablename__, row_id, current, permission)
 
     # Internals --------------------------------------------------------------------------------------------------
     def _assign(self, row: Base, values: dict[str, Any]) -> None:
@@ -272,7 +364,7 @@ class PHIGate:
             else:
                 setattr(row, index, self._index_token(model, index, {s: plain[s] for s in sources}))
 
-    def _decrypt_row_from_plain(self, row: Base, plain: Mapping[str, Any]) -> Record:
+    def _decrypt_row_from_plain(self, row: Base, plain: Mapping[str, Any], permission: Permission) -> Record:
         values: dict[str, Any] = {}
         table = row.__table__.name  # type: ignore[attr-defined]
         for column in inspect(type(row)).columns:
@@ -280,7 +372,7 @@ class PHIGate:
             if policy.classification in _HIDDEN_CLASSES:
                 continue
             values[column.key] = plain.get(column.key) if policy.encrypted else getattr(row, column.key)
-        return Record(id=row.id, values=values)  # type: ignore[attr-defined]
+        return self._present(table, row.id, values, permission)  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -296,7 +388,7 @@ def open_gate(*, db: Database, keys: KeyService, ctx: AccessContext) -> Iterator
     try:
         with db.session(tenant_id=ctx.organization_id) as session:
             yield PHIGate(session=session, ctx=ctx, keys=keys, denials=denials)
-    except PermissionDenied:
+    except (PermissionDenied, NotFound):
         if denials:
             with db.session(tenant_id=ctx.organization_id) as session:
                 for event in denials:

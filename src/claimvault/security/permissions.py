@@ -1,19 +1,13 @@
 """Permissions and roles. Every route and command declares one permission, or declares that it is public.
 
-The role-to-permission grants are data (``role_policy.csv``) enforced with pycasbin; deny by default.
-Administration roles hold no permission on protected data. Relationship checks (care assignments) and
-break-the-glass are code, layered on top by the identity work.
+The role-to-permission grants are data (``role_policy.csv``) enforced with pycasbin (RBAC with domains, see
+``authorization.engine``); deny by default. Administration roles hold no permission on protected data.
+Relationship limits (care assignments, service agreements, break-the-glass) are code in ``authorization``.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cache
-from importlib import resources
-
-import casbin
-from casbin.model import Model
-from casbin.persist.adapters import StringAdapter
 
 
 class Permission(StrEnum):
@@ -66,40 +60,27 @@ class Role(StrEnum):
     PARTNER_BILLER = "partner_biller"
 
 
-_MODEL = """
-[request_definition]
-r = sub, act
+# Roles whose protected-data permissions reach only the patients of a relationship (``authorization.scope``):
+# a provider's care assignments (and, later, encounters); a partner biller's client practices under an active
+# service agreement. Active break-the-glass grants add patients to either.
+RELATIONSHIP_LIMITED_ROLES = frozenset({Role.PROVIDER.value, Role.PARTNER_BILLER.value})
 
-[policy_definition]
-p = sub, act
-
-[policy_effect]
-e = some(where (p.eft == allow))
-
-[matchers]
-m = r.sub == p.sub && r.act == p.act
-"""
-
-
-@cache
-def _enforcer() -> casbin.Enforcer:
-    model = Model()
-    model.load_model_from_text(_MODEL)
-    policy = resources.files("claimvault.security").joinpath("role_policy.csv").read_text("utf-8")
-    lines = [ln for ln in policy.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    enforcer = casbin.Enforcer(model, StringAdapter("\n".join(lines)))
-    for rule in enforcer.get_policy():
-        if rule[0] not in set(Role) or rule[1] not in set(Permission):
-            raise ValueError("role_policy.csv names an unknown role or permission")
-    return enforcer
+# Administration roles: they never hold a permission on protected data (a test reads the policy to prove it).
+ADMINISTRATION_ROLES = frozenset({Role.SECURITY_ADMIN.value, Role.ORG_ADMIN.value})
 
 
 def role_allows(role: str, permission: Permission) -> bool:
-    return bool(_enforcer().enforce(role, permission.value))
+    from claimvault.security.authorization.engine import role_grants  # the engine imports this module
+
+    return permission in role_grants().get(role, frozenset())
 
 
 def roles_allow(roles: frozenset[str], permission: Permission) -> bool:
-    """True when any of ``roles`` is granted ``permission``. Unknown roles grant nothing."""
+    """True when any of ``roles`` is granted ``permission``. Unknown roles grant nothing.
+
+    ``roles`` are already resolved for one organization (a request context carries them); for a decision across
+    organizations use ``authorization.engine.enforce``.
+    """
     return any(role_allows(role, permission) for role in roles)
 
 

@@ -97,7 +97,12 @@ def authenticated(request: Request, runtime: RuntimeDep) -> Authenticated:
 
 
 # Routes a user who must change their password may still reach (besides MFA, which happens before).
-PASSWORD_CHANGE_PATHS: set[str] = {"/api/v1/auth/me", "/api/v1/auth/logout", "/api/v1/auth/password"}
+PASSWORD_CHANGE_PATHS: set[str] = {
+    "/api/v1/auth/me",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/password",
+    "/api/v1/auth/password/check",
+}
 
 setattr(pending_login, PERMISSION_ATTR, "pending_login")
 setattr(authenticated, PERMISSION_ATTR, "authenticated")
@@ -105,10 +110,12 @@ AuthDep = Annotated[Authenticated, Depends(authenticated)]
 PendingDep = Annotated[Authenticated, Depends(pending_login)]
 
 
-def require_recent_reauthentication(auth: Authenticated) -> None:
+def require_recent_reauthentication(auth: Authenticated | Request | None) -> None:
     """Sensitive actions (export, break-the-glass, role changes, key operations) need password + MFA within
-    the last five minutes."""
-    if not auth.recently_reauthenticated:
+    the last five minutes. Accepts the Authenticated, or the request (API-token requests never qualify)."""
+    if isinstance(auth, Request):
+        auth = getattr(auth.state, "auth", None)
+    if not isinstance(auth, Authenticated) or not auth.recently_reauthenticated:
         raise PermissionDenied("Confirm your password and second factor to continue.", code="reauthentication_required")
 
 

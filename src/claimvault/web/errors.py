@@ -150,7 +150,9 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
 
 async def _claimvault_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClaimVaultError)
-    return error_response(exc.status_code, exc.code, exc.message, request=request)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(int(retry_after))} if isinstance(retry_after, int | float) else None
+    return error_response(exc.status_code, exc.code, exc.message, request=request, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
