@@ -27,6 +27,8 @@ from claimvault.billing.patients.service import list_patients
 from claimvault.cli.main import app
 from claimvault.config import Settings
 from claimvault.runtime import Runtime, build_runtime
+from claimvault.security.authorization.models import CareAssignment
+from claimvault.security.authorization.relationships import partner_membership
 from claimvault.security.context import system_context
 from claimvault.security.gate import open_gate
 from claimvault.security.models import AuditEvent
@@ -206,15 +208,24 @@ def test_init_tightens_a_var_directory_that_already_exists(var: Path) -> None:
 
 
 # demo seed ----------------------------------------------------------------------------------------------------
-def test_demo_seed_creates_the_demo_organization(seeded: Seeded) -> None:
+def test_demo_seed_creates_the_practice_its_billing_company_and_their_relationships(seeded: Seeded) -> None:
     assert f"{len(Role)} users" in seeded.seed.stdout and f"{DEMO_PATIENTS} synthetic patients" in seeded.seed.stdout
     rt = _open_runtime(seeded.var)
     try:
         with rt.db.session(tenant_id=None) as s:
-            slugs = list(s.scalars(select(Organization.slug)))
+            slugs = sorted(s.scalars(select(Organization.slug)))
+            partner = s.scalar(select(User).where(User.username == "demo-partner-biller"))
+            provider = s.scalar(select(User).where(User.username == "demo-provider"))
+        assert slugs == ["demo", "demo-billing"]
+        assert partner is not None and provider is not None
+        reach = partner_membership(db=rt.db, user_id=partner.id, org_slug="demo")
+        assert reach is not None and reach.roles == frozenset({"partner_biller"})
+        org = get_organization_by_slug(db=rt.db, slug="demo")
+        with rt.db.session(tenant_id=org.id) as s:
+            assigned = list(s.scalars(select(CareAssignment).where(CareAssignment.provider_user_id == provider.id)))
+        assert len(assigned) == 5
     finally:
         rt.close()
-    assert slugs == ["demo"]
 
 
 def test_demo_credentials_file_is_private_with_one_line_per_role(seeded: Seeded) -> None:

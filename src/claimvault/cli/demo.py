@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from claimvault.billing.patients.schemas import PatientCreate
 from claimvault.billing.patients.service import create_patient
 from claimvault.cli.common import clean_errors, console, runtime, settings
 from claimvault.cli.declare import uses_permissions
+from claimvault.security.authorization.services import create_care_assignment, create_service_agreement
 from claimvault.security.context import system_context
 from claimvault.security.gate import open_gate
 from claimvault.security.permissions import Permission, Role
@@ -28,7 +30,9 @@ app = typer.Typer(
 )
 
 DEMO_SLUG = "demo"
+DEMO_BILLING_SLUG = "demo-billing"
 DEMO_SEED = 837
+PROVIDER_PANEL = 5  # patients the demo provider has a care assignment with
 
 
 def _write_credentials(path: Path, lines: list[str]) -> None:
@@ -42,13 +46,14 @@ def _write_credentials(path: Path, lines: list[str]) -> None:
 
 
 @app.command("seed")
-@uses_permissions(Permission.PATIENT_CREATE)
+@uses_permissions(Permission.PATIENT_CREATE, Permission.CARE_ASSIGNMENT_MANAGE, Permission.SERVICE_AGREEMENT_MANAGE)
 @clean_errors
 def seed(
     patients: int = typer.Option(25, min=0, max=10_000, help="How many synthetic patients to create."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing (and succeed) when any organization exists."),
 ) -> None:
-    """Create the demo practice 'demo', one user per role, and synthetic patients."""
+    """Create the demo practice 'demo', one user per role, synthetic patients, care assignments for the demo
+    provider, and the billing company 'demo-billing' engaged by the practice (home of the partner biller)."""
     current = settings()
     with runtime(current) as rt:
         existing = list_organizations(db=rt.db)
@@ -64,6 +69,15 @@ def seed(
             return
         ctx = system_context("demo seed", organization_id=None, permissions={Permission.PATIENT_CREATE})
         org = create_organization(db=rt.db, keys=rt.keys, ctx=ctx, slug=DEMO_SLUG, name="Demo Family Practice")
+        billing = create_organization(
+            db=rt.db,
+            keys=rt.keys,
+            ctx=ctx,
+            slug=DEMO_BILLING_SLUG,
+            name="Demo Billing Services",
+            kind="billing_company",
+        )
+        user_ids: dict[Role, uuid.UUID] = {}
         lines = [
             "# ClaimVault demo credentials: synthetic practice 'demo'. One-time passwords; change at first login.",
             "# role\tusername\tpassword",
@@ -78,19 +92,40 @@ def seed(
                 password=password,
                 must_change_password=True,
             )
-            add_membership(db=rt.db, user_id=user.id, organization_id=org.id, role=role.value)
+            home = billing if role is Role.PARTNER_BILLER else org
+            add_membership(db=rt.db, user_id=user.id, organization_id=home.id, role=role.value)
+            user_ids[role] = user.id
             lines.append(f"{role.value}\t{username}\t{password}")
         _write_credentials(current.demo_credentials_path, lines)
 
         fake = Faker("en_US")
         fake.seed_instance(DEMO_SEED)
-        ctx = system_context("demo seed", organization_id=org.id, permissions={Permission.PATIENT_CREATE})
+        ctx = system_context(
+            "demo seed",
+            organization_id=org.id,
+            permissions={
+                Permission.PATIENT_CREATE,
+                Permission.CARE_ASSIGNMENT_MANAGE,
+                Permission.SERVICE_AGREEMENT_MANAGE,
+            },
+        )
+        created = []
         with open_gate(db=rt.db, keys=rt.keys, ctx=ctx) as gate:
             for _ in range(patients):
                 birth: date = fake.date_of_birth(minimum_age=0, maximum_age=95)
-                create_patient(
-                    gate=gate,
-                    data=PatientCreate(given_name=fake.first_name(), family_name=fake.last_name(), birth_date=birth),
+                created.append(
+                    create_patient(
+                        gate=gate,
+                        data=PatientCreate(
+                            given_name=fake.first_name(), family_name=fake.last_name(), birth_date=birth
+                        ),
+                    )
                 )
-    console.print(f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {patients} synthetic patients.")
+        for patient in created[:PROVIDER_PANEL]:
+            create_care_assignment(db=rt.db, ctx=ctx, provider_user_id=user_ids[Role.PROVIDER], patient_id=patient.id)
+        create_service_agreement(db=rt.db, ctx=ctx, partner_slug=DEMO_BILLING_SLUG)
+    console.print(
+        f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {patients} synthetic patients, "
+        f"and billing company '{DEMO_BILLING_SLUG}' under a service agreement."
+    )
     console.print(f"Demo credentials: {current.demo_credentials_path.resolve()} (readable only by you)")

@@ -45,7 +45,7 @@ LIBRARY_LOGGERS: Final = (
 )
 # Loggers that write statements/parameters (SQLAlchemy) or full URLs with query strings (httpx, httpcore)
 # below WARNING: they never go lower than WARNING, whatever level the application asks for.
-WARNING_FLOOR_LOGGERS: Final = ("sqlalchemy", "sqlalchemy.engine", "httpx", "httpcore")
+WARNING_FLOOR_LOGGERS: Final = ("sqlalchemy", "sqlalchemy.engine", "httpx", "httpcore", "mail.log")
 
 _HANDLER_MARK: Final = "_claimvault_handler"
 _MAX_FRAMES: Final = 50

@@ -15,7 +15,7 @@ from claimvault.errors import Conflict, NotFound, ValidationFailed
 from claimvault.security.audit import build_event, record
 from claimvault.security.authorization.models import AGREEMENT_STATUSES, CareAssignment, ServiceAgreement
 from claimvault.security.authorization.relationships import agreement_active, care_assignment_active
-from claimvault.security.context import UserContext
+from claimvault.security.context import AccessContext
 from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission, Role
 from claimvault.storage.base import Base, utcnow
@@ -65,7 +65,7 @@ def _assignment_view(row: CareAssignment, now: datetime) -> CareAssignmentView:
 def create_care_assignment(
     *,
     db: Database,
-    ctx: UserContext,
+    ctx: AccessContext,
     provider_user_id: uuid.UUID,
     patient_id: uuid.UUID,
     starts_at: datetime | None = None,
@@ -98,7 +98,7 @@ def create_care_assignment(
             patient_id=patient_id,
             starts_at=starts_at,
             ends_at=ends_at,
-            created_by=ctx.user_id,
+            created_by=ctx.actor_id,
         )
         session.add(row)
         session.flush()
@@ -120,7 +120,7 @@ def create_care_assignment(
 def list_care_assignments(
     *,
     db: Database,
-    ctx: UserContext,
+    ctx: AccessContext,
     provider_user_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     active_only: bool = False,
@@ -137,7 +137,7 @@ def list_care_assignments(
     return [v for v in views if v.active] if active_only else views
 
 
-def end_care_assignment(*, db: Database, ctx: UserContext, assignment_id: uuid.UUID) -> CareAssignmentView:
+def end_care_assignment(*, db: Database, ctx: AccessContext, assignment_id: uuid.UUID) -> CareAssignmentView:
     """End an assignment now (the row stays, for the record)."""
     now = utcnow()
     with db.session(tenant_id=ctx.organization_id) as session:
@@ -184,7 +184,7 @@ def _slugs(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
 def create_service_agreement(
     *,
     db: Database,
-    ctx: UserContext,
+    ctx: AccessContext,
     partner_slug: str,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
@@ -216,17 +216,17 @@ def create_service_agreement(
             status="active",
             starts_at=starts_at,
             ends_at=ends_at,
-            created_by=ctx.user_id,
+            created_by=ctx.actor_id,
         )
         session.add(row)
         session.flush()
         view = _agreement_view(row, {client.id: client.slug, partner.id: partner.slug}, now)
-        record(session, _agreement_event(ctx, row, "service_agreement.create", ctx.organization_id))
+        record(session, _agreement_event(ctx, row, "service_agreement.create", client.id))
     _tell_partner(db, ctx, row, "service_agreement.create")
     return view
 
 
-def list_service_agreements(*, db: Database, ctx: UserContext) -> list[AgreementView]:
+def list_service_agreements(*, db: Database, ctx: AccessContext) -> list[AgreementView]:
     """Agreements in which the organization of ``ctx`` is the client or the partner."""
     now = utcnow()
     org = ctx.organization_id
@@ -248,7 +248,7 @@ def list_service_agreements(*, db: Database, ctx: UserContext) -> list[Agreement
 _TRANSITIONS = {"active": {"suspended", "ended"}, "suspended": {"active", "ended"}, "ended": set()}
 
 
-def change_service_agreement(*, db: Database, ctx: UserContext, agreement_id: uuid.UUID, status: str) -> AgreementView:
+def change_service_agreement(*, db: Database, ctx: AccessContext, agreement_id: uuid.UUID, status: str) -> AgreementView:
     """Suspend, resume or end an agreement; only the client practice may. Ending is final."""
     if status not in AGREEMENT_STATUSES:
         raise ValidationFailed("Unknown agreement status.")
@@ -278,7 +278,7 @@ def _before(value: datetime, now: datetime) -> bool:
     return _aware(value) <= now
 
 
-def _agreement_event(ctx: UserContext, row: ServiceAgreement, action: str, org_id: uuid.UUID) -> AuditEvent:
+def _agreement_event(ctx: AccessContext, row: ServiceAgreement, action: str, org_id: uuid.UUID) -> AuditEvent:
     return build_event(
         ctx,
         action=action,
@@ -294,7 +294,7 @@ def _agreement_event(ctx: UserContext, row: ServiceAgreement, action: str, org_i
     )
 
 
-def _tell_partner(db: Database, ctx: UserContext, row: ServiceAgreement, action: str) -> None:
+def _tell_partner(db: Database, ctx: AccessContext, row: ServiceAgreement, action: str) -> None:
     """The same event in the billing company's trail: its staff's reach changed."""
     with db.session(tenant_id=row.partner_organization_id) as session:
         record(session, _agreement_event(ctx, row, action, row.partner_organization_id))
