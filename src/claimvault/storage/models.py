@@ -5,12 +5,15 @@ from __future__ import annotations
 import claimvault.accounts.lifecycle_models
 import claimvault.accounts.models
 import claimvault.billing.patients.models
+import claimvault.billing.payments.models
 import claimvault.monitoring.models
 import claimvault.security.approvals.models
 import claimvault.security.authorization.models
 import claimvault.security.break_glass.models
+import claimvault.security.crypto.models
 import claimvault.security.mfa.models
-import claimvault.security.models  # noqa: F401
+import claimvault.security.models
+import claimvault.storage.blobs.models  # noqa: F401
 from claimvault.storage.base import Base, TenantScoped
 
 metadata = Base.metadata

@@ -248,7 +248,9 @@ def list_service_agreements(*, db: Database, ctx: AccessContext) -> list[Agreeme
 _TRANSITIONS = {"active": {"suspended", "ended"}, "suspended": {"active", "ended"}, "ended": set()}
 
 
-def change_service_agreement(*, db: Database, ctx: AccessContext, agreement_id: uuid.UUID, status: str) -> AgreementView:
+def change_service_agreement(
+    *, db: Database, ctx: AccessContext, agreement_id: uuid.UUID, status: str
+) -> AgreementView:
     """Suspend, resume or end an agreement; only the client practice may. Ending is final."""
     if status not in AGREEMENT_STATUSES:
         raise ValidationFailed("Unknown agreement status.")

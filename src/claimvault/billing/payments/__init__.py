@@ -1,0 +1,1 @@
+"""Payments: a tokenizing processor interface, stored payment methods (no card numbers), bank accounts."""

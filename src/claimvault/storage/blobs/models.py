@@ -1,0 +1,1 @@
+"""Tables of this wing (filled in by its implementation)."""
