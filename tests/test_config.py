@@ -29,7 +29,7 @@ from claimvault.web.tls import ensure_dev_certificate, is_dev_certificate
 
 SAFE_SECRET = "prod-secret-7f3c9a1e5b2d8f4a6c0e9b7d3f1a5c8e"  # 48 characters, distinctive enough to search for
 SHORT_SECRET = "short-secret-marker-2024"  # under 32 characters
-POSTGRES_URL = "postgresql+psycopg://claimvault@db.internal.example:5432/claimvault"  # never connected to
+POSTGRES_URL = "postgresql+psycopg://claimvault@db.internal.example:5432/claimvault?sslmode=verify-full"  # never used
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +152,14 @@ UNSAFE_CASES = {
         already_allowed=(UnsafeSetting.NO_TLS,),
     ),
     "debug_logging": Unsafe(lambda c, t: {"log_level": "DEBUG"}, "CLAIMVAULT_LOG_LEVEL", UnsafeSetting.DEBUG_LOGGING),
+    "database_without_verify_full": Unsafe(
+        lambda c, t: {"database_url": POSTGRES_URL.replace("verify-full", "require")},
+        "CLAIMVAULT_DATABASE_URL",
+        UnsafeSetting.DATABASE_TLS,
+    ),
+    "database_without_sslmode": Unsafe(
+        lambda c, t: {"database_url": POSTGRES_URL.split("?")[0]}, "CLAIMVAULT_DATABASE_URL", UnsafeSetting.DATABASE_TLS
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from claimvault.errors import ConfigurationError
 
@@ -36,6 +37,7 @@ class UnsafeSetting(StrEnum):
     DEFAULT_SECRET = "default_secret"  # noqa: S105 - the name of an unsafe setting, not a secret
     NON_LOOPBACK_WITHOUT_TLS = "non_loopback_without_tls"
     DEBUG_LOGGING = "debug_logging"
+    DATABASE_TLS = "database_tls"
 
 
 def _settings_file() -> str | None:
@@ -57,8 +59,23 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
 
     # Keys
-    key_provider: Literal["local"] = "local"
+    key_provider: Literal["local", "passphrase", "vault", "aws_kms"] = "local"
     keyring_path: Path | None = None  # empty: var/keys/keyring.json
+    keyring_passphrase: SecretStr | None = None  # key_provider=passphrase: the KEK is derived from it (scrypt)
+    vault_url: str = "http://127.0.0.1:8200"
+    vault_token: SecretStr | None = None
+    vault_transit_mount: str = "transit"
+    vault_transit_key: str = "claimvault"
+    aws_kms_key_id: str = ""
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None  # a KMS-compatible endpoint (tests use a local fake)
+
+    # Files (attachments, statements, X12), encrypted at rest
+    blob_backend: Literal["local", "s3"] = "local"
+    blob_dir: Path | None = None  # empty: var/blobs
+    s3_bucket: str = ""
+    s3_prefix: str = "claimvault/"
+    s3_endpoint_url: str | None = None
 
     # HTTP / TLS
     bind_host: str = "127.0.0.1"
@@ -116,6 +133,15 @@ class Settings(BaseSettings):
     @property
     def resolved_keyring_path(self) -> Path:
         return self.keyring_path or self.var_dir / "keys" / "keyring.json"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.var_dir / "blobs"
+
+    @property
+    def shred_ledger_path(self) -> Path:
+        """Beside the keys, outside database backups: restoring an old backup re-applies it."""
+        return self.resolved_keyring_path.parent / "shred-ledger.jsonl"
 
     @property
     def resolved_tls_cert_file(self) -> Path:
@@ -192,6 +218,14 @@ def unsafe_findings(settings: Settings) -> list[Finding]:
             Finding(
                 UnsafeSetting.DEFAULT_SECRET,
                 "CLAIMVAULT_SECRET_KEY is the built-in default or shorter than 32 characters.",
+            )
+        )
+    if not settings.uses_sqlite and make_url(settings.resolved_database_url).query.get("sslmode") != "verify-full":
+        found.append(
+            Finding(
+                UnsafeSetting.DATABASE_TLS,
+                "CLAIMVAULT_DATABASE_URL does not set sslmode=verify-full: the database connection would not "
+                "verify the server's certificate.",
             )
         )
     if settings.log_level == "DEBUG":
