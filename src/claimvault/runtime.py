@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from claimvault.billing.payments.processor import FakeProcessor, PaymentProcessor, build_processor
 from claimvault.config import Settings
 from claimvault.monitoring.notifiers import Notifier, NotifierSettings, NullNotifier, build_notifier
+from claimvault.security.crypto.blobs import BlobStore, build_blob_store
 from claimvault.security.crypto.keys import KeyService
-from claimvault.security.crypto.provider import KeyProvider, LocalKeyring
+from claimvault.security.crypto.provider import KeyProvider, build_key_provider
 from claimvault.security.hash_guard import HashGuard
 from claimvault.security.passwords import PasswordHashing
 from claimvault.security.throttle import AttemptLimiter, build_limiter
@@ -25,15 +27,12 @@ class Runtime:
     passwords: PasswordHashing
     limiter: AttemptLimiter
     hash_guard: HashGuard
+    blobs: BlobStore
     notifier: Notifier = field(default_factory=NullNotifier)
+    payment_processor: PaymentProcessor = field(default_factory=FakeProcessor)
 
     def close(self) -> None:
         self.db.dispose()
-
-
-def build_key_provider(settings: Settings, *, create: bool = False) -> KeyProvider:
-    path = settings.resolved_keyring_path
-    return LocalKeyring.open_or_create(path) if create else LocalKeyring(path)
 
 
 def build_runtime(
@@ -42,10 +41,11 @@ def build_runtime(
     if db is None:
         db = Database(create_db_engine(settings.resolved_database_url, pool_size=settings.db_pool_size))
     provider = key_provider or build_key_provider(settings)
+    keys = KeyService(provider)
     return Runtime(
         settings=settings,
         db=db,
-        keys=KeyService(provider),
+        keys=keys,
         passwords=PasswordHashing(
             time_cost=settings.argon2_time_cost,
             memory_cost_kib=settings.argon2_memory_cost_kib,
@@ -53,5 +53,7 @@ def build_runtime(
         ),
         limiter=build_limiter(backend=settings.throttle_backend, redis_url=settings.redis_url),
         hash_guard=HashGuard(settings.max_concurrent_password_checks),
+        blobs=build_blob_store(settings, keys=keys),
         notifier=build_notifier(NotifierSettings()),
+        payment_processor=build_processor(settings),
     )

@@ -11,7 +11,7 @@ import os
 import typer
 
 from claimvault import __version__
-from claimvault.cli import access_review, demo, orgs, users
+from claimvault.cli import access_review, backup, demo, keys, orgs, users
 from claimvault.cli.common import clean_errors, console, settings
 from claimvault.cli.declare import no_protected_data
 from claimvault.cli.setup import initialise
@@ -26,6 +26,8 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(users.app, name="users")
 app.add_typer(access_review.app, name="access-review")
+app.add_typer(backup.app, name="backup")
+app.add_typer(keys.app, name="keys")
 
 
 @app.command()

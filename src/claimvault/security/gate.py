@@ -11,6 +11,10 @@ never "forbidden", so its existence is not revealed; the refusal is audited all 
 Models opt in with two class attributes:
 - ``__patient_key__``: the attribute holding the patient id this row belongs to (``"id"`` for patients);
 - ``__blind_indexes__``: ``{index_column: (source columns...)}`` maintained automatically on write.
+
+Encrypted values of a model with ``__patient_key__`` are encrypted for that patient (their own data key joins
+the organization's): once the patient is crypto-shredded they read back as ``None`` and the record carries
+``values["shredded"] = True``. ``reencrypt_rows`` moves rows to the active organization key (key lifecycle).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from claimvault.security.authorization.engine import enforce
 from claimvault.security.authorization.masking import apply_masking, load_masking_rules, view_for
 from claimvault.security.authorization.scope import PatientScope, granting_roles, patient_scope
 from claimvault.security.context import AccessContext, UserContext
-from claimvault.security.crypto.fields import OrgCrypto
-from claimvault.security.crypto.keys import KeyService
+from claimvault.security.crypto.fields import FORMAT_PATIENT, FORMAT_V1, OrgCrypto, header_key_id
+from claimvault.security.crypto.keys import KeyDestroyed, KeyService
 from claimvault.security.data_policy import DataPolicy, decode_value, encode_value, load_data_policy
 from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission
@@ -120,6 +124,19 @@ class PHIGate:
         key = getattr(model, "__patient_key__", None)
         return false() if key is None else scope.criterion(getattr(model, key))
 
+    def _preload_patient_keys(self, model: type[Base], rows: Sequence[Base]) -> None:
+        key = getattr(model, "__patient_key__", None)
+        if key and rows:
+            self._crypto.preload_patients({getattr(r, key) for r in rows if getattr(r, key) is not None})
+
+    def check_in_scope(self, model: type[Base], row_id: uuid.UUID, permission: Permission) -> None:
+        """Public form of the relationship-scope check (404 and an audited denial when out of scope)."""
+        self._check_in_scope(model, row_id, permission)
+
+    def check_create_in_scope(self, model: type[Base], values: Mapping[str, Any], permission: Permission) -> None:
+        """Public form of the scope check for a new row (refused when its patient is out of reach)."""
+        self._check_create_in_scope(model, values, permission)
+
     def _check_in_scope(self, model: type[Base], row_id: uuid.UUID, permission: Permission) -> None:
         """Refuse, as "not found", a row of a patient outside the context's relationships (and audit it)."""
         criterion = self._scope_criterion(model, permission)
@@ -149,7 +166,9 @@ class PHIGate:
         """Decrypt ``row``; with ``permission``, mask it for the reader (without, it is for internal use only)."""
         table = row.__table__.name  # type: ignore[attr-defined]
         row_id: uuid.UUID = row.id  # type: ignore[attr-defined]
+        patient_id = _patient_of(row)
         values: dict[str, Any] = {}
+        shredded = False
         for column in row.__table__.columns:
             policy = self._policy.column(table, column.name)
             if policy.classification in _HIDDEN_CLASSES:
@@ -157,10 +176,18 @@ class PHIGate:
             raw = getattr(row, column.key)
             if policy.encrypted and raw is not None:
                 assert policy.value_type is not None
-                plain = self._crypto.decrypt(table=table, column=column.name, row_id=row_id, ciphertext=raw)
+                try:
+                    plain = self._crypto.decrypt(
+                        table=table, column=column.name, row_id=row_id, ciphertext=raw, patient_id=patient_id
+                    )
+                except KeyDestroyed:
+                    values[column.key], shredded = None, True
+                    continue
                 values[column.key] = decode_value(plain, policy.value_type)
             else:
                 values[column.key] = raw
+        if shredded:
+            values["shredded"] = True
         return self._present(table, row_id, values, permission)
 
     def _present(
@@ -217,6 +244,7 @@ class PHIGate:
         """Run a tenant-scoped select of ``model`` rows and return them decrypted; one audit event for all."""
         self.authorize(permission, entity_type=model.__tablename__)
         rows: list[Base] = list(self.session.scalars(self._scoped(stmt, model, permission)))
+        self._preload_patient_keys(model, rows)
         results = [self._decrypt_row(r, permission) for r in rows]
         self._audit(action=action, permission=permission, model=model, rows=rows)
         return results
@@ -238,6 +266,7 @@ class PHIGate:
         token = self._index_token(model, index, values)
         stmt = select(model).where(getattr(model, index) == token).order_by(model.id).limit(limit)  # type: ignore[attr-defined]
         rows = list(self.session.scalars(self._scoped(stmt, model, permission)))
+        self._preload_patient_keys(model, rows)
         results = [self._decrypt_row(r, permission) for r in rows]
         self._audit(action="search", permission=permission, model=model, rows=rows)
         return results
@@ -323,9 +352,64 @@ class PHIGate:
         current["updated_at"] = getattr(row, "updated_at", None)
         return self._present(model.__tablename__, row_id, current, permission)
 
+    # Key lifecycle ----------------------------------------------------------------------------------------------
+    def reencrypt_rows(
+        self, model: type[M], ids: Sequence[uuid.UUID], *, permission: Permission = Permission.KEY_MANAGE
+    ) -> int:
+        """Move the encrypted values of these rows to the active organization key (patient-linked rows also to
+        their patient's key). Values already there, and values of shredded patients, are left alone. Runs tenant
+        check, authorization (``key:manage``), decrypt, encrypt, and one audit event for the batch (no values)."""
+        self.authorize(permission, entity_type=model.__tablename__)
+        table = model.__tablename__
+        columns = [c.column for c in self._policy.encrypted_columns(table)]
+        active = self._crypto.active_field_key_id()
+        rows = list(
+            self.session.scalars(
+                select(model).where(model.id.in_(list(ids))).order_by(model.id).with_for_update()  # type: ignore[attr-defined]
+            )
+        )
+        moved: list[Base] = []
+        for row in rows:
+            row_id: uuid.UUID = row.id  # type: ignore[attr-defined]
+            patient_id = _patient_of(row)
+            wanted = FORMAT_V1 if patient_id is None else FORMAT_PATIENT
+            changed = False
+            for name in columns:
+                raw = getattr(row, name)
+                header = header_key_id(raw) if raw is not None else None
+                if raw is None or header == (wanted, active):
+                    continue
+                try:
+                    plain = self._crypto.decrypt(
+                        table=table,
+                        column=name,
+                        row_id=row_id,
+                        ciphertext=raw,
+                        patient_id=patient_id,
+                    )
+                    fresh = self._crypto.encrypt(
+                        table=table,
+                        column=name,
+                        row_id=row_id,
+                        plaintext=plain,
+                        patient_id=patient_id,
+                    )
+                except KeyDestroyed:
+                    continue  # shredded: nothing to move, and nothing may be recovered
+                setattr(row, name, fresh)
+                changed = True
+            if changed:
+                moved.append(row)
+        self.session.flush()
+        if moved:
+            self._audit(action="reencrypt", permission=permission, model=model, rows=moved)
+        return len(moved)
+
     # Internals --------------------------------------------------------------------------------------------------
     def _assign(self, row: Base, values: dict[str, Any]) -> None:
         table = row.__table__.name  # type: ignore[attr-defined]
+        key = getattr(type(row), "__patient_key__", None)
+        patient_id = (values.get(key) or getattr(row, key, None)) if key else None
         for name, value in values.items():
             policy = self._policy.columns.get((table, name))
             if policy is None or name in {"id", "organization_id"} or policy.classification in _HIDDEN_CLASSES:
@@ -340,6 +424,7 @@ class PHIGate:
                         column=name,
                         row_id=row.id,  # type: ignore[attr-defined]
                         plaintext=encode_value(value, policy.value_type),
+                        patient_id=patient_id,
                     )
                 )
             setattr(row, name, value)
@@ -373,6 +458,11 @@ class PHIGate:
                 continue
             values[column.key] = plain.get(column.key) if policy.encrypted else getattr(row, column.key)
         return self._present(table, row.id, values, permission)  # type: ignore[attr-defined]
+
+
+def _patient_of(row: Base) -> uuid.UUID | None:
+    key = getattr(type(row), "__patient_key__", None)
+    return getattr(row, key) if key else None
 
 
 @contextmanager

@@ -33,6 +33,10 @@ class Permission(StrEnum):
     CARE_ASSIGNMENT_MANAGE = "care_assignment:manage"
     SERVICE_AGREEMENT_MANAGE = "service_agreement:manage"
     KEY_MANAGE = "key:manage"
+    PAYMENT_METHOD_READ = "payment_method:read"
+    PAYMENT_METHOD_MANAGE = "payment_method:manage"
+    PATIENT_SHRED = "patient:shred"
+    RETENTION_HOLD_MANAGE = "retention_hold:manage"
 
 
 # Permissions that reach protected data (PHI, PII, financial): these go through the PHI gate.
@@ -43,6 +47,8 @@ PROTECTED_DATA_PERMISSIONS = frozenset(
         Permission.PATIENT_SEARCH,
         Permission.PATIENT_CREATE,
         Permission.PATIENT_UPDATE,
+        Permission.PAYMENT_METHOD_READ,
+        Permission.PAYMENT_METHOD_MANAGE,
     }
 )
 

@@ -19,8 +19,10 @@ from claimvault.api import (
     orgs,
     password,
     patients,
+    payments,
     relationships,
     security_events,
+    shredding,
     tokens,
     users,
 )
@@ -44,6 +46,8 @@ ROUTERS = (
     security_events.router,
     orgs.router,
     patients.router,
+    payments.router,
+    shredding.router,
     users.router,
     tokens.router,
     approvals.router,
@@ -54,7 +58,22 @@ ROUTERS = (
     pages_routes.router,
 )
 
-EXTRA_PROTECTED_NAMES = frozenset({"password", "ssn", "member_id", "phone", "email", "name", "dob", "token"})
+EXTRA_PROTECTED_NAMES = frozenset(
+    {
+        "password",
+        "ssn",
+        "member_id",
+        "phone",
+        "email",
+        "name",
+        "dob",
+        "token",
+        "number",
+        "cvc",
+        "account_number",
+        "routing_number",
+    }
+)
 
 
 def create_app(*, settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

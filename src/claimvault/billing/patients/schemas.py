@@ -87,13 +87,14 @@ class PatientSearch(BaseModel):
 
 class PatientOut(BaseModel):
     id: uuid.UUID
-    given_name: str
-    family_name: str
-    birth_date: date
+    given_name: str | None  # None only for a crypto-shredded patient
+    family_name: str | None
+    birth_date: date | None
     ssn: str | None = None  # shown as NNN-NN-NNNN, or masked to the last four digits for some roles
     row_version: int
     created_at: datetime
     updated_at: datetime
+    shredded: bool = False
 
 
 class PatientPage(BaseModel):

@@ -1,0 +1,1 @@
+"""Privacy: retention holds (minimal here; the privacy wing extends them)."""
