@@ -3,8 +3,11 @@ PostgreSQL as its own non-superuser role under row-level security."""
 
 from __future__ import annotations
 
+import io
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from claimvault.accounts.models import AuthSession
 from claimvault.accounts.services import add_membership, create_organization, create_user
 from claimvault.accounts.sessions import complete_mfa, token_hash
 from claimvault.config import Settings
+from claimvault.observability.logging import LIBRARY_LOGGERS, configure_logging
 from claimvault.runtime import Runtime, build_runtime
 from claimvault.security.crypto.provider import LocalKeyring
 from claimvault.storage.database import Database
@@ -98,6 +102,20 @@ class World:
             add_membership(db=self.runtime.db, user_id=user.id, organization_id=org_id, role=role)
         return Member(username, PASSWORD, user.id, slug, org_id)
 
+    def create_patient(self, member: Member, body: dict[str, str]) -> uuid.UUID:
+        """Register a patient through the API as ``member`` and return its id."""
+        r = self.client(member).post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
+        assert r.status_code == 201, r.text
+        return uuid.UUID(r.json()["id"])
+
+    def assert_patients_read(self, member: Member, expected: dict[str, dict[str, str]]) -> None:
+        """Each patient id in ``expected`` reads back through the API with those field values."""
+        c = self.client(member)
+        for pid, body in expected.items():
+            got = c.get(f"/api/v1/orgs/{member.org_slug}/patients/{pid}")
+            assert got.status_code == 200, got.text
+            assert {k: got.json()[k] for k in body} == body
+
     def client(self, member: Member | None = None, *, mfa: bool = True) -> TestClient:
         """A client logged in as ``member``. With ``mfa`` the second factor is marked done directly (tests of the
         MFA flow itself go through the real enrolment and challenge); the CSRF header is set either way."""
@@ -109,6 +127,31 @@ class World:
                 complete_mfa_for_test(self.runtime, c)
             c.headers["X-CSRF-Token"] = c.get("/api/v1/auth/me").json()["csrf_token"]
         return c
+
+
+@contextmanager
+def captured_logs(*, protected_field_names: Iterable[str] = ()) -> Iterator[io.StringIO]:
+    """Route all logging (JSON, redacted) into a buffer; restore the previous logging set-up afterwards."""
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    saved_libs = {
+        name: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+        for name in LIBRARY_LOGGERS
+        for lg in [logging.getLogger(name)]
+    }
+    out = io.StringIO()
+    configure_logging(level="DEBUG", protected_field_names=protected_field_names, stream=out)
+    try:
+        yield out
+    finally:
+        root.handlers[:] = saved_root[0]
+        root.setLevel(saved_root[1])
+        for name, (handlers, level, propagate, disabled) in saved_libs.items():
+            lg = logging.getLogger(name)
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate, lg.disabled = propagate, disabled
+        logging.captureWarnings(False)
 
 
 def complete_mfa_for_test(runtime: Runtime, c: TestClient) -> None:

@@ -24,12 +24,6 @@ BOB = {"given_name": "Tancred", "family_name": "Ashgrove", "birth_date": "1983-1
 UNREADABLE = {"protected_value_unreadable", "data_key_unavailable"}
 
 
-def _create(world: World, member: Member, body: dict[str, str]) -> uuid.UUID:
-    r = world.client(member).post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
-    assert r.status_code == 201, r.text
-    return uuid.UUID(r.json()["id"])
-
-
 def _get(world: World, member: Member, pid: uuid.UUID) -> Any:
     return world.client(member).get(f"/api/v1/orgs/{member.org_slug}/patients/{pid}")
 
@@ -53,7 +47,7 @@ def _assert_clean_failure(response: Any, codes: set[str] = UNREADABLE) -> None:
 
 def test_values_are_patient_bound(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    pid = _create(world, member, ALICE)
+    pid = world.create_patient(member, ALICE)
     raw = _raw(runtime, member.org_id, pid, "given_name")
     assert raw[0] == FORMAT_PATIENT and b"Ysolde" not in raw
     with runtime.db.session(tenant_id=member.org_id) as s:
@@ -66,7 +60,7 @@ def test_values_are_patient_bound(world: World, runtime: Runtime) -> None:
 @pytest.mark.parametrize("swap", ["other_row", "other_column"])
 def test_associated_data_swap_within_a_tenant_fails(world: World, runtime: Runtime, swap: str) -> None:
     member = world.member("alpha", "biller")
-    alice, bob = _create(world, member, ALICE), _create(world, member, BOB)
+    alice, bob = world.create_patient(member, ALICE), world.create_patient(member, BOB)
     if swap == "other_row":  # Bob's name copied into Alice's row
         _put(runtime, member.org_id, alice, "given_name", _raw(runtime, member.org_id, bob, "given_name"))
     else:  # Alice's family name moved into her given-name column
@@ -77,7 +71,7 @@ def test_associated_data_swap_within_a_tenant_fails(world: World, runtime: Runti
 
 def test_associated_data_swap_across_tenants_fails(world: World, runtime: Runtime) -> None:
     alpha, beta = world.member("alpha", "biller"), world.member("beta", "biller")
-    alice, bob = _create(world, alpha, ALICE), _create(world, beta, BOB)
+    alice, bob = world.create_patient(alpha, ALICE), world.create_patient(beta, BOB)
     _put(runtime, beta.org_id, bob, "given_name", _raw(runtime, alpha.org_id, alice, "given_name"))
     _assert_clean_failure(_get(world, beta, bob))  # alpha's data key is not beta's to use
 
@@ -89,7 +83,7 @@ def test_associated_data_swap_across_tenants_fails(world: World, runtime: Runtim
 )
 def test_a_flipped_bit_is_a_clear_error(world: World, runtime: Runtime, position: int) -> None:
     member = world.member("alpha", "biller")
-    pid = _create(world, member, ALICE)
+    pid = world.create_patient(member, ALICE)
     raw = bytearray(_raw(runtime, member.org_id, pid, "family_name"))
     raw[position] ^= 0x01
     _put(runtime, member.org_id, pid, "family_name", bytes(raw))
@@ -100,14 +94,14 @@ def test_a_flipped_bit_is_a_clear_error(world: World, runtime: Runtime, position
 
 def test_truncated_ciphertext_is_a_clear_error(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    pid = _create(world, member, ALICE)
+    pid = world.create_patient(member, ALICE)
     _put(runtime, member.org_id, pid, "birth_date", _raw(runtime, member.org_id, pid, "birth_date")[:30])
     _assert_clean_failure(_get(world, member, pid), {"protected_value_unreadable"})
 
 
 def test_wrong_key_encryption_key(world: World, runtime: Runtime, tmp_path: Any) -> None:
     member = world.member("alpha", "biller")
-    pid = _create(world, member, ALICE)
+    pid = world.create_patient(member, ALICE)
     other_ring = LocalKeyring.create(tmp_path / "other" / "keyring.json")  # another installation's keyring
     rt = build_runtime(runtime.settings, db=runtime.db, key_provider=other_ring)
     other = World(rt, create_app(settings=rt.settings, runtime=rt))
@@ -118,7 +112,7 @@ def test_wrong_key_encryption_key(world: World, runtime: Runtime, tmp_path: Any)
 @pytest.mark.parametrize("missing", ["organization_key", "patient_key"])
 def test_missing_data_key(world: World, runtime: Runtime, missing: str) -> None:
     member = world.member("alpha", "biller")
-    pid = _create(world, member, ALICE)
+    pid = world.create_patient(member, ALICE)
     with runtime.db.session(tenant_id=member.org_id) as s:
         if missing == "organization_key":
             s.execute(delete(DataKey).where(DataKey.organization_id == member.org_id, DataKey.purpose == "field"))

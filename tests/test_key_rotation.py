@@ -34,20 +34,6 @@ PATIENTS = [
 ]
 
 
-def _create(world: World, member: Member, body: dict[str, str]) -> str:
-    created = world.client(member).post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
-
-
-def _read_all(world: World, member: Member, expected: dict[str, dict[str, str]]) -> None:
-    c = world.client(member)
-    for pid, body in expected.items():
-        got = c.get(f"/api/v1/orgs/{member.org_slug}/patients/{pid}")
-        assert got.status_code == 200, got.text
-        assert {k: got.json()[k] for k in body} == body
-
-
 def _data_keys(rt: Runtime, org_ids: list[uuid.UUID]) -> list[DataKey]:
     rows: list[DataKey] = []
     for org_id in org_ids:
@@ -70,7 +56,7 @@ def _fresh(world: World, keyring_path: Path) -> World:
 
 def test_rotate_then_rewrap_keeps_every_patient_readable(world: World, runtime: Runtime) -> None:
     alpha, beta = world.member("alpha", "biller"), world.member("beta", "biller")
-    expected = {m.org_slug: {_create(world, m, p): p for p in PATIENTS} for m in (alpha, beta)}
+    expected = {m.org_slug: {_new_patient(world, m, p): p for p in PATIENTS} for m in (alpha, beta)}
     with runtime.db.session(tenant_id=None) as s:
         active_platform_key(s, runtime.keys)
     orgs = [alpha.org_id, beta.org_id]
@@ -97,14 +83,14 @@ def test_rotate_then_rewrap_keeps_every_patient_readable(world: World, runtime: 
     path.write_text(json.dumps(doc))
     fresh = _fresh(world, path)
     for member in (alpha, beta):
-        _read_all(fresh, member, expected[member.org_slug])
+        fresh.assert_patients_read(member, expected[member.org_slug])
     with runtime.db.session(tenant_id=None) as s:
         assert len(active_platform_key(s, fresh.runtime.keys)[1]) == 32
 
 
 def test_rewrap_is_resumable_after_an_interruption(world: World, runtime: Runtime) -> None:
     members = [world.member(slug, "biller") for slug in ("alpha", "beta", "gamma")]
-    ids = {m.org_slug: _create(world, m, PATIENTS[0]) for m in members}
+    ids = {m.org_slug: _new_patient(world, m, PATIENTS[0]) for m in members}
     orgs = [m.org_id for m in members]
     ring = runtime.keys.provider
     assert isinstance(ring, LocalKeyring)
@@ -127,7 +113,7 @@ def test_rewrap_is_resumable_after_an_interruption(world: World, runtime: Runtim
     assert _kek_ids(runtime, orgs) == {"local-2"}
     fresh = _fresh(world, runtime.settings.resolved_keyring_path)
     for m in members:
-        _read_all(fresh, m, {ids[m.org_slug]: PATIENTS[0]})
+        fresh.assert_patients_read(m, {ids[m.org_slug]: PATIENTS[0]})
 
 
 def test_rewrap_refuses_a_row_whose_wrapping_was_tampered(world: World, runtime: Runtime) -> None:
@@ -150,8 +136,8 @@ def test_rewrap_refuses_a_row_whose_wrapping_was_tampered(world: World, runtime:
 def test_values_per_key_counts_ciphertexts_by_key_id(world: World, runtime: Runtime) -> None:
     alpha, beta = world.member("alpha", "biller"), world.member("beta", "biller")
     for p in PATIENTS:
-        _create(world, alpha, p)
-    _create(world, beta, PATIENTS[0])
+        _new_patient(world, alpha, p)
+    _new_patient(world, beta, PATIENTS[0])
     counts = values_per_key(db=runtime.db)
     by_owner = {(k.owner, k.purpose): k for k in stored_keys(db=runtime.db)}
     assert counts[by_owner[("alpha", "field")].id] == 3 * len(PATIENTS)  # given, family, birth date
@@ -218,4 +204,8 @@ def test_rotation_during_concurrent_reads_and_writes_loses_nothing(committed_wor
     fresh = _fresh(world, rt.settings.resolved_keyring_path)
     for m in members:
         assert len(created[m.org_slug]) == WORKER_CREATES
-        _read_all(fresh, m, created[m.org_slug])
+        fresh.assert_patients_read(m, created[m.org_slug])
+
+
+def _new_patient(world: World, member: Member, body: dict[str, str]) -> str:
+    return str(world.create_patient(member, body))

@@ -25,6 +25,7 @@ from claimvault.observability.context import request_id_var
 from claimvault.observability.logging import LIBRARY_LOGGERS, configure_logging
 from claimvault.observability.redaction import Redactor, luhn_valid
 from claimvault.web.access_log import AccessLogMiddleware
+from tests.conftest import captured_logs
 
 PROTECTED = ("family_name", "given_name", "birth_date", "ssn", "member_id", "phone")
 NAME = "Zebulon Quixote"
@@ -45,24 +46,8 @@ LUHN_FAIL = VISA[:-1] + str((int(VISA[-1]) + 1) % 10)
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_root = (list(root.handlers), root.level)
-    saved_libs = {
-        name: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
-        for name in LIBRARY_LOGGERS
-        for lg in [logging.getLogger(name)]
-    }
-    out = io.StringIO()
-    configure_logging(level="DEBUG", protected_field_names=PROTECTED, stream=out)
-    yield out
-    root.handlers[:] = saved_root[0]
-    root.setLevel(saved_root[1])
-    for name, (handlers, level, propagate, disabled) in saved_libs.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
-        lg.propagate, lg.disabled = propagate, disabled
-    logging.captureWarnings(False)
+    with captured_logs(protected_field_names=PROTECTED) as out:
+        yield out
 
 
 def records(out: io.StringIO) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ WAL, the log output, the audit events and the HTTP responses.
 from __future__ import annotations
 
 import io
-import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -28,12 +27,11 @@ from claimvault.billing.payments.processor import (
     luhn_valid,
 )
 from claimvault.billing.payments.schemas import aba_routing_valid
-from claimvault.observability.logging import LIBRARY_LOGGERS, configure_logging
 from claimvault.runtime import Runtime
 from claimvault.security.models import AuditEvent
 from claimvault.storage.base import Base
 from claimvault.web.app import create_app
-from tests.conftest import World
+from tests.conftest import World, captured_logs
 
 VISA = "4242424242424242"
 MASTERCARD_2 = "2223003122003222"
@@ -55,23 +53,8 @@ def app(runtime: Runtime) -> Any:
 
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_root = (list(root.handlers), root.level)
-    saved_libs = {
-        n: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
-        for n in LIBRARY_LOGGERS
-        for lg in [logging.getLogger(n)]
-    }
-    out = io.StringIO()
-    configure_logging(level="DEBUG", stream=out)
-    yield out
-    root.handlers[:] = saved_root[0]
-    root.setLevel(saved_root[1])
-    for name, (handlers, level, propagate, disabled) in saved_libs.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
-        lg.propagate, lg.disabled = propagate, disabled
+    with captured_logs() as out:
+        yield out
 
 
 def _methods(slug: str, patient_id: str) -> str:

@@ -39,20 +39,6 @@ def _ctx() -> Any:
     return system_context("keys reencrypt", organization_id=None, permissions={Permission.KEY_MANAGE})
 
 
-def _create(world: World, member: Member, body: dict[str, str]) -> str:
-    r = world.client(member).post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-def _read_all(world: World, member: Member, expected: dict[str, dict[str, str]]) -> None:
-    c = world.client(member)
-    for pid, body in expected.items():
-        got = c.get(f"/api/v1/orgs/{member.org_slug}/patients/{pid}")
-        assert got.status_code == 200, got.text
-        assert {k: got.json()[k] for k in body} == body
-
-
 def _active_field_key(rt: Runtime, org_id: uuid.UUID) -> uuid.UUID:
     with rt.db.session(tenant_id=org_id) as s:
         return s.scalars(
@@ -70,7 +56,7 @@ def _header_keys(rt: Runtime, org_id: uuid.UUID) -> list[tuple[int, uuid.UUID]]:
 
 def test_values_move_to_the_new_key_and_read_the_same(world: World, runtime: Runtime) -> None:
     alpha, beta = world.member("alpha", "biller"), world.member("beta", "biller")
-    expected = {m.org_slug: {_create(world, m, p): p for p in PATIENTS} for m in (alpha, beta)}
+    expected = {m.org_slug: {_new_patient(world, m, p): p for p in PATIENTS} for m in (alpha, beta)}
     old = {m.org_id: _active_field_key(runtime, m.org_id) for m in (alpha, beta)}
 
     report = run_reencryption(db=runtime.db, keys=runtime.keys, ctx=_ctx(), batch_size=2)
@@ -92,7 +78,7 @@ def test_values_move_to_the_new_key_and_read_the_same(world: World, runtime: Run
     assert report.patient_keys_rewrapped == 6
     fresh = _fresh(world)
     for m in (alpha, beta):
-        _read_all(fresh, m, expected[m.org_slug])
+        fresh.assert_patients_read(m, expected[m.org_slug])
 
     # A second run starts another key version and moves everything again.
     again = run_reencryption(db=runtime.db, keys=runtime.keys, ctx=_ctx())
@@ -109,7 +95,7 @@ def _fresh(world: World) -> World:
 
 def test_an_interrupted_run_resumes(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    expected = {_create(world, member, p): p for p in PATIENTS}
+    expected = {_new_patient(world, member, p): p for p in PATIENTS}
     seen: list[tuple[int, int]] = []
 
     def stop_after_first_batch(done: int, total: int) -> None:
@@ -122,18 +108,18 @@ def test_an_interrupted_run_resumes(world: World, runtime: Runtime) -> None:
     assert seen == [(0, 3), (1, 3)]
     new = _active_field_key(runtime, member.org_id)
     assert sorted(k == new for _, k in _header_keys(runtime, member.org_id)) == [False] * 6 + [True] * 3
-    _read_all(world, member, expected)  # half-way is fully readable
+    world.assert_patients_read(member, expected)  # half-way is fully readable
 
     report = run_reencryption(db=runtime.db, keys=runtime.keys, ctx=_ctx(), batch_size=1)
     assert report.resumed == [member.org_id] and report.new_keys == {} and report.rows_reencrypted == 2
     assert _active_field_key(runtime, member.org_id) == new  # no further key version
     assert {k for _, k in _header_keys(runtime, member.org_id)} == {new}
-    _read_all(_fresh(world), member, expected)
+    _fresh(world).assert_patients_read(member, expected)
 
 
 def test_legacy_and_shredded_values(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    keep, gone = _create(world, member, PATIENTS[0]), _create(world, member, PATIENTS[1])
+    keep, gone = _new_patient(world, member, PATIENTS[0]), _new_patient(world, member, PATIENTS[1])
     shred_patient(
         db=runtime.db,
         keys=runtime.keys,
@@ -154,7 +140,7 @@ def test_legacy_and_shredded_values(world: World, runtime: Runtime) -> None:
     with runtime.db.session(tenant_id=member.org_id) as s:
         kept = s.get(Patient, uuid.UUID(keep))
         assert kept is not None and kept.given_name[0] == FORMAT_PATIENT and kept.given_name[1:17] == new.bytes
-    _read_all(world, member, {keep: PATIENTS[0]})
+    world.assert_patients_read(member, {keep: PATIENTS[0]})
     # The shredded patient does not look like an unfinished run: the next run makes a new key.
     assert run_reencryption(db=runtime.db, keys=runtime.keys, ctx=_ctx()).resumed == []
 
@@ -177,7 +163,7 @@ def test_reencryption_during_concurrent_reads_and_writes_loses_nothing(committed
     created: dict[str, dict[str, dict[str, str]]] = {m.org_slug: {} for m in members}
     for m in members:
         for p in PATIENTS:
-            created[m.org_slug][_create(world, m, p)] = p
+            created[m.org_slug][_new_patient(world, m, p)] = p
     failures: list[str] = []
     start = threading.Barrier(len(members) + 1)
 
@@ -215,6 +201,10 @@ def test_reencryption_during_concurrent_reads_and_writes_loses_nothing(committed
     fresh = _fresh(world)
     for m in members:
         assert len(created[m.org_slug]) == len(PATIENTS) + 6
-        _read_all(fresh, m, created[m.org_slug])
+        fresh.assert_patients_read(m, created[m.org_slug])
         active = _active_field_key(rt, m.org_id)
         assert {k for _, k in _header_keys(rt, m.org_id)} == {active}
+
+
+def _new_patient(world: World, member: Member, body: dict[str, str]) -> str:
+    return str(world.create_patient(member, body))

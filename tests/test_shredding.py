@@ -42,7 +42,7 @@ from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission
 from claimvault.storage.base import utcnow
 from claimvault.storage.database import Database, create_db_engine
-from tests.conftest import Member, World
+from tests.conftest import World
 
 ALICE = {"given_name": "Ysolde", "family_name": "Penhallow", "birth_date": "1971-04-09", "ssn": "123456789"}
 BOB = {"given_name": "Tancred", "family_name": "Ashgrove", "birth_date": "1983-11-30"}
@@ -55,12 +55,6 @@ SHRED = frozenset(
 def _routes(app: Any) -> None:
     if not any(getattr(r, "path", "").endswith("/retention-holds") for r in app.routes):
         app.include_router(shredding_router)
-
-
-def _create(world: World, member: Member, body: dict[str, str]) -> uuid.UUID:
-    r = world.client(member).post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
-    assert r.status_code == 201, r.text
-    return uuid.UUID(r.json()["id"])
 
 
 def _ctx(org_id: uuid.UUID) -> Any:
@@ -109,7 +103,7 @@ def _search(runtime: Runtime, org_id: uuid.UUID, family_name: str, birth_date: s
 
 def test_shred_is_refused_under_a_hold_and_allowed_after_release(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    alice, bob = _create(world, member, ALICE), _create(world, member, BOB)
+    alice, bob = world.create_patient(member, ALICE), world.create_patient(member, BOB)
     org = member.org_id
     with runtime.db.session(tenant_id=org) as s:
         patient_hold = place_hold(s, org_id=org, patient_id=alice, reason_code="litigation", placed_by=None).id
@@ -135,7 +129,7 @@ def test_shred_is_refused_under_a_hold_and_allowed_after_release(world: World, r
 
 def test_shredded_patient_is_unreadable_and_unsearchable(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    alice, bob = _create(world, member, ALICE), _create(world, member, BOB)
+    alice, bob = world.create_patient(member, ALICE), world.create_patient(member, BOB)
     org = member.org_id
     assert _search(runtime, org, "Penhallow", "1971-04-09") == [alice]
     _shred(runtime, org, alice)
@@ -172,7 +166,7 @@ def test_shredded_patient_is_unreadable_and_unsearchable(world: World, runtime: 
 
 def test_shred_needs_the_permission(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    alice = _create(world, member, ALICE)
+    alice = world.create_patient(member, ALICE)
     ctx = system_context("test", organization_id=member.org_id, permissions={Permission.PATIENT_READ})
     with pytest.raises(PermissionDenied):
         shred_patient(
@@ -183,7 +177,7 @@ def test_shred_needs_the_permission(world: World, runtime: Runtime) -> None:
 
 def test_ledger_is_chained_private_and_free_of_patient_data(world: World, runtime: Runtime) -> None:
     member = world.member("alpha", "biller")
-    ids = [_create(world, member, ALICE), _create(world, member, BOB)]
+    ids = [world.create_patient(member, ALICE), world.create_patient(member, BOB)]
     for pid in ids:
         _shred(runtime, member.org_id, pid)
     path = runtime.settings.shred_ledger_path
@@ -210,7 +204,7 @@ def test_ledger_is_chained_private_and_free_of_patient_data(world: World, runtim
 def test_restoring_old_key_rows_keeps_the_patient_shredded(world: World, runtime: Runtime) -> None:
     """Backend-independent restore: the key and index columns are put back as an older backup holds them."""
     member = world.member("alpha", "biller")
-    alice = _create(world, member, ALICE)
+    alice = world.create_patient(member, ALICE)
     org = member.org_id
     with runtime.db.session(tenant_id=org) as s:
         key = s.scalars(select(PatientKey).where(PatientKey.patient_id == alice)).one()
@@ -241,7 +235,7 @@ def test_restore_of_an_older_sqlite_backup_keeps_the_patient_shredded(
     if runtime.db.is_postgresql:
         pytest.skip("file-level backup copy: SQLite only (the row-level restore test covers PostgreSQL)")
     member = world.member("alpha", "biller")
-    alice, bob = _create(world, member, ALICE), _create(world, member, BOB)
+    alice, bob = world.create_patient(member, ALICE), world.create_patient(member, BOB)
     org = member.org_id
     url = str(runtime.db.engine.url)
     live = Path(url.removeprefix("sqlite:///"))
@@ -267,7 +261,7 @@ def test_restore_of_an_older_sqlite_backup_keeps_the_patient_shredded(
 def test_shred_route_needs_reauthentication_and_honours_holds(world: World, runtime: Runtime) -> None:
     biller = world.member("alpha", "biller")
     admin = world.member("alpha", "compliance_officer")
-    alice = _create(world, biller, ALICE)
+    alice = world.create_patient(biller, ALICE)
     c = world.client(admin)
     url = f"/api/v1/orgs/alpha/patients/{alice}/shred"
 
