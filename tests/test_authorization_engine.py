@@ -81,8 +81,10 @@ def test_administration_roles_hold_no_protected_data_permission() -> None:
 
 
 def test_auditors_and_compliance_hold_no_patient_permission() -> None:
-    for role in ("auditor", "compliance_officer"):
-        assert not granted_permissions(role) & PROTECTED_DATA_PERMISSIONS
+    # Compliance officers handle disclosures (recording them, and the patient's accounting), nothing else.
+    disclosures = {Permission.DISCLOSURE_RECORD, Permission.DISCLOSURE_READ}
+    assert not granted_permissions("auditor") & PROTECTED_DATA_PERMISSIONS
+    assert granted_permissions("compliance_officer") & PROTECTED_DATA_PERMISSIONS == disclosures
 
 
 def test_policy_file_with_unknown_names_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,11 @@ class Permission(StrEnum):
     PAYMENT_METHOD_MANAGE = "payment_method:manage"
     PATIENT_SHRED = "patient:shred"
     RETENTION_HOLD_MANAGE = "retention_hold:manage"
+    PATIENT_EXPORT = "patient:export"
+    COVERAGE_READ = "coverage:read"
+    COVERAGE_MANAGE = "coverage:manage"
+    DISCLOSURE_RECORD = "disclosure:record"
+    DISCLOSURE_READ = "disclosure:read"
 
 
 # Permissions that reach protected data (PHI, PII, financial): these go through the PHI gate.
@@ -49,6 +54,11 @@ PROTECTED_DATA_PERMISSIONS = frozenset(
         Permission.PATIENT_UPDATE,
         Permission.PAYMENT_METHOD_READ,
         Permission.PAYMENT_METHOD_MANAGE,
+        Permission.PATIENT_EXPORT,
+        Permission.COVERAGE_READ,
+        Permission.COVERAGE_MANAGE,
+        Permission.DISCLOSURE_RECORD,
+        Permission.DISCLOSURE_READ,
     }
 )
 
