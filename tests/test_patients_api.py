@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 
+from claimvault.billing.patients.models import Patient
 from claimvault.security.models import AuditEvent
 from tests.conftest import World
 
@@ -114,3 +117,78 @@ def test_validation_errors_do_not_echo(world: World) -> None:
     assert r.status_code == 422 and "ZZmarker" not in r.text
     r = c.post(_base("alpha"), json={**NEW, "birth_date": "2999-01-01"})
     assert r.status_code == 422 and "2999" not in r.text
+
+
+CONTACT = {
+    "phone": "(415) 555-0123",
+    "email": "Ada.Q@Example.COM",
+    "address_line1": " 12  Harbor Way ",
+    "address_line2": "Apt 3",
+    "city": "Springfield",
+    "state": "il",
+    "postal_code": "62704 1234",
+}
+
+
+def test_contact_data_is_normalised_encrypted_and_searchable_by_phone(world: World) -> None:
+    member = world.member("alpha", "front_desk")
+    c = world.client(member)
+    created = c.post(_base("alpha"), json={**NEW, **CONTACT})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["phone"] == "+14155550123" and body["email"] == "Ada.Q@example.com"
+    assert (body["address_line1"], body["state"], body["postal_code"]) == ("12 Harbor Way", "IL", "62704-1234")
+    pid = body["id"]
+    for variant in ("+1 415 555 0123", "415.555.0123", "14155550123", "(415)555-0123"):
+        found = c.post(f"{_base('alpha')}/search", json={"phone": variant})
+        assert found.status_code == 200 and [p["id"] for p in found.json()] == [pid], variant
+    assert c.post(f"{_base('alpha')}/search", json={"phone": "415 555 0124"}).json() == []
+    # Only one criterion at a time.
+    assert c.post(f"{_base('alpha')}/search", json={"phone": "4155550123", "ssn": "123456789"}).status_code == 422
+
+    # A new number moves the index; removing the number removes it from search.
+    changed = c.patch(f"{_base('alpha')}/{pid}", json={"phone": "+44 20 7946 0958", "address_line2": None})
+    assert changed.status_code == 200 and changed.json()["phone"] == "+442079460958"
+    assert changed.json()["address_line2"] is None
+    assert c.post(f"{_base('alpha')}/search", json={"phone": "4155550123"}).json() == []
+    assert [p["id"] for p in c.post(f"{_base('alpha')}/search", json={"phone": "+442079460958"}).json()] == [pid]
+    assert c.patch(f"{_base('alpha')}/{pid}", json={"phone": None}).status_code == 200
+    assert c.post(f"{_base('alpha')}/search", json={"phone": "+442079460958"}).json() == []
+    assert c.patch(f"{_base('alpha')}/{pid}", json={"given_name": None}).status_code == 422
+
+    with world.runtime.db.session(tenant_id=member.org_id) as s:
+        row = s.get(Patient, uuid.UUID(pid))
+        assert row is not None and row.phone is None and row.phone_bidx is None
+        for column in (row.email, row.address_line1, row.city, row.state, row.postal_code):
+            assert column is not None and column[0] == 2  # ciphertext under the patient's key
+            for plain in (b"example.com", b"Harbor", b"Springfield", b"62704", b"IL"):
+                assert plain not in column
+
+
+def test_invalid_contact_data_is_refused_without_echo(world: World) -> None:
+    c = world.client(world.member("alpha", "biller"))
+    for field, value in (
+        ("phone", "555-0123"),  # no area code
+        ("phone", "(015) 555-0123"),  # impossible US area code
+        ("phone", "ZZmarker"),
+        ("email", "ZZmarker-at-example.com"),
+        ("state", "ZZ"),
+        ("postal_code", "ZZmark"),
+    ):
+        r = c.post(_base("alpha"), json={**NEW, field: value})
+        assert r.status_code == 422, (field, value)
+        assert value not in r.text
+    r = c.post(f"{_base('alpha')}/search", json={"phone": "ZZmarker"})
+    assert r.status_code == 422 and "ZZmarker" not in r.text
+
+
+def test_coder_gets_no_contact_data(world: World) -> None:
+    pid = world.create_patient(world.member("alpha", "biller"), {**NEW, **CONTACT})
+    coder = world.client(world.member("alpha", "coder"))
+    got = coder.get(f"{_base('alpha')}/{pid}").json()
+    assert got["family_name"] == "Quintero"
+    assert all(got[f] is None for f in CONTACT)
+    assert set(got["withheld"]) == set(CONTACT)
+    assert "555" not in coder.get(_base("alpha")).text
+    desk = world.client(world.member("alpha", "front_desk"))
+    assert desk.get(f"{_base('alpha')}/{pid}").json()["phone"] == "+14155550123"  # front desk calls patients

@@ -1,14 +1,21 @@
 """Patient routes. Every one declares its permission and calls the patient service through the PHI gate.
 
-Search criteria travel in a POST body, never in the URL (URLs end up in logs and browser history).
+Search criteria travel in a POST body, never in the URL (URLs end up in logs and browser history). The CSV export
+needs recent re-authentication; it is read and audited (one ``export`` event) before the first byte is sent.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
 from claimvault.billing.patients import service
 from claimvault.billing.patients.schemas import (
@@ -21,7 +28,7 @@ from claimvault.billing.patients.schemas import (
 from claimvault.security.context import UserContext
 from claimvault.security.gate import open_gate
 from claimvault.security.permissions import Permission
-from claimvault.web.deps import RuntimeDep, requires
+from claimvault.web.deps import RuntimeDep, require_recent_reauthentication, requires
 
 router = APIRouter(prefix="/api/v1/orgs/{org}/patients", tags=["patients"])
 
@@ -47,7 +54,7 @@ def list_patients(
         return service.list_patients(gate=gate, limit=limit, after=after)
 
 
-@router.post("/search", summary="Find patients by family name and date of birth (exact match)")
+@router.post("/search", summary="Find patients by family name and date of birth, SSN or phone (exact match)")
 def search_patients(
     body: PatientSearch,
     runtime: RuntimeDep,
@@ -55,6 +62,60 @@ def search_patients(
 ) -> list[PatientOut]:
     with open_gate(db=runtime.db, keys=runtime.keys, ctx=ctx) as gate:
         return service.search_patients(gate=gate, criteria=body)
+
+
+# Spreadsheet formula injection: a cell starting with one of these is prefixed with "'" (E.164 phones excepted).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_EXPORT_BATCH = 200
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
+    if text.startswith(_FORMULA_START) and not _E164.match(text):
+        return "'" + text
+    return text
+
+
+def _csv_rows(rows: list[PatientOut]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(service.EXPORT_COLUMNS)
+    for start in range(0, len(rows), _EXPORT_BATCH):
+        for patient in rows[start : start + _EXPORT_BATCH]:
+            values = patient.model_dump()
+            writer.writerow([_cell(values.get(column)) for column in service.EXPORT_COLUMNS])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+@router.get(
+    "/export",
+    summary="Export the patients you may export as CSV (re-authentication)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_patients(
+    org: str,
+    request: Request,
+    runtime: RuntimeDep,
+    ctx: Annotated[UserContext, Depends(requires(Permission.PATIENT_EXPORT))],
+    format: Literal["csv"] = "csv",
+) -> StreamingResponse:
+    require_recent_reauthentication(request)
+    with open_gate(db=runtime.db, keys=runtime.keys, ctx=ctx) as gate:
+        rows = service.export_patients(gate=gate)
+    # The gate has committed: the rows are audited before any of them leaves. The filename holds no PHI.
+    filename = f"patients-{org}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.{format}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(_csv_rows(rows), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/{patient_id}", summary="Read one patient")

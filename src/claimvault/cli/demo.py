@@ -1,7 +1,9 @@
 """``claimvault demo seed``: a demo practice with one user per role and synthetic patients.
 
 Passwords are one-time (a change is required at first login) and are written only to a 0600 file under
-./var/, whose path is printed; they are never printed themselves. Patient data is synthetic and seeded.
+./var/, whose path is printed; they are never printed themselves. Patient data is synthetic and seeded: names,
+birth dates, fictional 555-01XX phone numbers, example.com addresses, street addresses, and one or two coverages
+with invented payers and member ids.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
 from faker import Faker
 
 from claimvault.accounts.services import add_membership, create_organization, create_user, list_organizations
-from claimvault.billing.patients.schemas import PatientCreate
+from claimvault.billing.coverage.schemas import CoverageCreate
+from claimvault.billing.coverage.service import add_coverage
+from claimvault.billing.patients.schemas import PatientCreate, PatientOut
 from claimvault.billing.patients.service import create_patient
 from claimvault.cli.common import clean_errors, console, runtime, settings
 from claimvault.cli.declare import uses_permissions
@@ -33,6 +37,7 @@ DEMO_SLUG = "demo"
 DEMO_BILLING_SLUG = "demo-billing"
 DEMO_SEED = 837
 PROVIDER_PANEL = 5  # patients the demo provider has a care assignment with
+DEMO_PAYERS = ("Demo Mutual Health", "Example Care Plan", "Sample State Medicaid", "Placeholder Medicare Advantage")
 
 
 def _write_credentials(path: Path, lines: list[str]) -> None:
@@ -45,8 +50,59 @@ def _write_credentials(path: Path, lines: list[str]) -> None:
     os.chmod(path, 0o600)
 
 
+def _fake_patient(fake: Faker) -> PatientCreate:
+    given, family = fake.first_name(), fake.last_name()
+    birth: date = fake.date_of_birth(minimum_age=0, maximum_age=95)
+    return PatientCreate(
+        given_name=given,
+        family_name=family,
+        birth_date=birth,
+        phone=f"({fake.random_element(('212', '312', '415', '617', '702'))}) 555-01{fake.random_int(0, 99):02d}",
+        email=f"{given}.{family}{fake.random_int(1, 999)}@example.com".lower(),
+        address_line1=fake.street_address(),
+        address_line2=fake.secondary_address() if fake.boolean(chance_of_getting_true=25) else None,
+        city=fake.city(),
+        state=fake.state_abbr(include_territories=False, include_freely_associated_states=False),
+        postal_code=fake.zipcode(),
+    )
+
+
+def _fake_coverages(fake: Faker, patient: PatientOut) -> list[CoverageCreate]:
+    """A primary coverage (a minor's through a parent), and for about a third of patients a secondary one."""
+    assert patient.birth_date is not None and patient.family_name is not None
+    minor = (date.today() - patient.birth_date).days < 18 * 365
+    subscriber: dict[str, object] = {"subscriber_relationship": "self"}
+    if minor:
+        subscriber = {
+            "subscriber_relationship": "child",
+            "subscriber_given_name": fake.first_name(),
+            "subscriber_family_name": patient.family_name,
+            "subscriber_birth_date": fake.date_of_birth(minimum_age=20, maximum_age=60),
+        }
+    ranks = ["primary", "secondary"] if fake.boolean(chance_of_getting_true=33) else ["primary"]
+    start = max(patient.birth_date, date.today() - timedelta(days=fake.random_int(30, 5 * 365)))
+    return [
+        CoverageCreate.model_validate(
+            {
+                "rank": rank,
+                "payer_name": fake.random_element(DEMO_PAYERS),
+                "member_id": fake.bothify("???#########").upper(),
+                "group_number": fake.bothify("GRP-#####") if fake.boolean() else None,
+                "effective_from": start,
+                **subscriber,
+            }
+        )
+        for rank in ranks
+    ]
+
+
 @app.command("seed")
-@uses_permissions(Permission.PATIENT_CREATE, Permission.CARE_ASSIGNMENT_MANAGE, Permission.SERVICE_AGREEMENT_MANAGE)
+@uses_permissions(
+    Permission.PATIENT_CREATE,
+    Permission.COVERAGE_MANAGE,
+    Permission.CARE_ASSIGNMENT_MANAGE,
+    Permission.SERVICE_AGREEMENT_MANAGE,
+)
 @clean_errors
 def seed(
     patients: int = typer.Option(25, min=0, max=10_000, help="How many synthetic patients to create."),
@@ -105,6 +161,7 @@ def seed(
             organization_id=org.id,
             permissions={
                 Permission.PATIENT_CREATE,
+                Permission.COVERAGE_MANAGE,
                 Permission.CARE_ASSIGNMENT_MANAGE,
                 Permission.SERVICE_AGREEMENT_MANAGE,
             },
@@ -112,20 +169,16 @@ def seed(
         created = []
         with open_gate(db=rt.db, keys=rt.keys, ctx=ctx) as gate:
             for _ in range(patients):
-                birth: date = fake.date_of_birth(minimum_age=0, maximum_age=95)
-                created.append(
-                    create_patient(
-                        gate=gate,
-                        data=PatientCreate(
-                            given_name=fake.first_name(), family_name=fake.last_name(), birth_date=birth
-                        ),
-                    )
-                )
+                patient = create_patient(gate=gate, data=_fake_patient(fake))
+                for coverage in _fake_coverages(fake, patient):
+                    add_coverage(gate=gate, patient_id=patient.id, data=coverage)
+                created.append(patient)
         for patient in created[:PROVIDER_PANEL]:
             create_care_assignment(db=rt.db, ctx=ctx, provider_user_id=user_ids[Role.PROVIDER], patient_id=patient.id)
         create_service_agreement(db=rt.db, ctx=ctx, partner_slug=DEMO_BILLING_SLUG)
     console.print(
-        f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {patients} synthetic patients, "
+        f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {patients} synthetic patients "
+        "(with contact data and coverages), "
         f"and billing company '{DEMO_BILLING_SLUG}' under a service agreement."
     )
     console.print(f"Demo credentials: {current.demo_credentials_path.resolve()} (readable only by you)")

@@ -13,14 +13,28 @@ class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_patients_org_name_dob_bidx", "organization_id", "name_dob_bidx"),
         Index("ix_patients_org_ssn_bidx", "organization_id", "ssn_bidx"),
+        Index("ix_patients_org_phone_bidx", "organization_id", "phone_bidx"),
     )
     __patient_key__ = "id"
-    __blind_indexes__ = {"name_dob_bidx": ("family_name", "birth_date"), "ssn_bidx": ("ssn",)}
+    __blind_indexes__ = {
+        "name_dob_bidx": ("family_name", "birth_date"),
+        "ssn_bidx": ("ssn",),
+        "phone_bidx": ("phone",),
+    }
 
     given_name: Mapped[bytes] = mapped_column(LargeBinary)
     family_name: Mapped[bytes] = mapped_column(LargeBinary)
     birth_date: Mapped[bytes] = mapped_column(LargeBinary)
     ssn: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Contact data (all ciphertext; absent for patients registered before it existed).
+    phone: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # E.164
+    email: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    address_line1: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    address_line2: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    city: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    state: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    postal_code: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     name_dob_bidx: Mapped[bytes] = mapped_column(LargeBinary(16))  # blind index over family name + DOB
     ssn_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+    phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
     row_version: Mapped[int] = mapped_column(Integer, default=1)

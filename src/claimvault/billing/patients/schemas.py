@@ -7,7 +7,15 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from claimvault.billing.patients.contact import (
+    normalize_email,
+    normalize_phone,
+    normalize_postal_code,
+    normalize_state,
+)
+
 _NAME = Field(min_length=1, max_length=100)
+CONTACT_FIELDS = ("phone", "email", "address_line1", "address_line2", "city", "state", "postal_code")
 
 
 def _check_birth_date(value: date | None) -> date | None:
@@ -38,9 +46,27 @@ def _strip(value: str | None) -> str | None:
     return stripped
 
 
-class PatientCreate(BaseModel):
+class _Contact(BaseModel):
+    """Contact fields shared by create and update; every one optional, encrypted at rest."""
+
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+    address_line1: str | None = Field(default=None, max_length=100)
+    address_line2: str | None = Field(default=None, max_length=100)
+    city: str | None = Field(default=None, max_length=60)
+    state: str | None = Field(default=None, max_length=8)
+    postal_code: str | None = Field(default=None, max_length=12)
+
+    _phone = field_validator("phone")(normalize_phone)
+    _email = field_validator("email")(normalize_email)
+    _lines = field_validator("address_line1", "address_line2", "city")(_strip)
+    _state = field_validator("state")(normalize_state)
+    _zip = field_validator("postal_code")(normalize_postal_code)
+
+
+class PatientCreate(_Contact):
     given_name: str = _NAME
     family_name: str = _NAME
     birth_date: date
@@ -51,8 +77,8 @@ class PatientCreate(BaseModel):
     _ssn = field_validator("ssn")(normalize_ssn)
 
 
-class PatientUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+class PatientUpdate(_Contact):
+    """Only the fields given change. Contact fields may be set to null (removed); names and birth date may not."""
 
     given_name: str | None = Field(default=None, min_length=1, max_length=100)
     family_name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -66,22 +92,26 @@ class PatientUpdate(BaseModel):
 
 
 class PatientSearch(BaseModel):
-    """Exact match through a blind index (no plaintext is queried): family name and date of birth, or SSN."""
+    """Exact match through a blind index (no plaintext is queried): family name and date of birth, SSN, or phone
+    (any usual format; normalised to E.164 first)."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     family_name: str | None = Field(default=None, min_length=1, max_length=100)
     birth_date: date | None = None
     ssn: str | None = Field(default=None, max_length=11)
+    phone: str | None = Field(default=None, max_length=32)
 
     _ssn = field_validator("ssn")(normalize_ssn)
+    _phone = field_validator("phone")(normalize_phone)
 
     @model_validator(mode="after")
     def _one_criterion(self) -> PatientSearch:
         by_name = self.family_name is not None and self.birth_date is not None
         partial_name = (self.family_name is None) != (self.birth_date is None)
-        if partial_name or by_name == (self.ssn is not None):
-            raise ValueError("search by family name and birth date together, or by SSN alone")
+        chosen = int(by_name) + int(self.ssn is not None) + int(self.phone is not None)
+        if partial_name or chosen != 1:
+            raise ValueError("search by family name and birth date together, by SSN alone, or by phone alone")
         return self
 
 
@@ -91,6 +121,14 @@ class PatientOut(BaseModel):
     family_name: str | None
     birth_date: date | None
     ssn: str | None = None  # shown as NNN-NN-NNNN, or masked to the last four digits for some roles
+    phone: str | None = None  # E.164
+    email: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    withheld: list[str] = []  # fields this reader's roles may not see (minimum necessary), left out or masked
     row_version: int
     created_at: datetime
     updated_at: datetime

@@ -28,14 +28,36 @@ def _format_ssn(value: str | None) -> str | None:
     return f"{value[:3]}-{value[3:5]}-{value[5:]}"
 
 
+# Fields that may not be removed by an update (contact fields may: set them to null).
+_REQUIRED = frozenset({"given_name", "family_name", "birth_date", "ssn"})
+# Columns of an export, in order (ids and the values the reader may see; masked ones as masked, removed ones empty).
+EXPORT_COLUMNS = (
+    "id",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "ssn",
+    "phone",
+    "email",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "created_at",
+    "updated_at",
+)
+
+
 def _out(record: Record) -> PatientOut:
     values = dict(record.values)
     values["ssn"] = _format_ssn(values.get("ssn"))
-    return PatientOut.model_validate({"id": record.id, **values})
+    return PatientOut.model_validate({"id": record.id, **values, "withheld": sorted(record.masked)})
 
 
 def create_patient(*, gate: PHIGate, data: PatientCreate) -> PatientOut:
-    return _out(gate.create(Patient, data.model_dump(), permission=Permission.PATIENT_CREATE))
+    values = data.model_dump(exclude_none=True)
+    return _out(gate.create(Patient, values, permission=Permission.PATIENT_CREATE))
 
 
 def get_patient(*, gate: PHIGate, patient_id: uuid.UUID) -> PatientOut:
@@ -44,8 +66,8 @@ def get_patient(*, gate: PHIGate, patient_id: uuid.UUID) -> PatientOut:
 
 def update_patient(*, gate: PHIGate, patient_id: uuid.UUID, changes: PatientUpdate) -> PatientOut:
     values = changes.model_dump(exclude_unset=True, exclude={"expected_version"})
-    if any(v is None for v in values.values()):
-        raise ValidationFailed("Names and date of birth cannot be removed.")
+    if any(v is None for k, v in values.items() if k in _REQUIRED):
+        raise ValidationFailed("Names, date of birth and SSN cannot be removed.")
     record = gate.update(
         Patient,
         patient_id,
@@ -72,7 +94,17 @@ def search_patients(*, gate: PHIGate, criteria: PatientSearch) -> list[PatientOu
     values: dict[str, object]
     if criteria.ssn is not None:
         index, values = "ssn_bidx", {"ssn": criteria.ssn}
+    elif criteria.phone is not None:
+        index, values = "phone_bidx", {"phone": criteria.phone}
     else:
         index, values = "name_dob_bidx", {"family_name": criteria.family_name, "birth_date": criteria.birth_date}
     records = gate.find_by_index(Patient, index=index, values=values, permission=Permission.PATIENT_SEARCH)
+    return [_out(r) for r in records]
+
+
+def export_patients(*, gate: PHIGate) -> list[PatientOut]:
+    """Every patient the caller reaches with ``patient:export``, decrypted and masked for the caller's roles, in id
+    order. One audit event (action ``export``) names every patient exported."""
+    stmt = select(Patient).order_by(Patient.id)
+    records = gate.select(stmt, model=Patient, permission=Permission.PATIENT_EXPORT, action="export")
     return [_out(r) for r in records]
