@@ -118,6 +118,13 @@ class Env:
     agreements: dict[str, str] = field(default_factory=dict)
     setup_clients: dict[str, TestClient] = field(default_factory=dict)
     setup_members: dict[str, Member] = field(default_factory=dict)
+    coverages: dict[str, str] = field(default_factory=dict)
+
+    def coverage(self, slug: str) -> str:
+        if slug not in self.coverages:
+            body = {"rank": "primary", "payer_name": "Matrix Plan", "member_id": "MX1", "effective_from": "2024-01-01"}
+            self.coverages[slug] = self.created(slug, "POST", f"/patients/{self.patients[slug]}/coverages", body)
+        return self.coverages[slug]
 
     def admin_ctx(self, slug: str) -> UserContext:
         admin = self.admins[slug]
@@ -176,6 +183,7 @@ Filler = Callable[[Env, str], Any]
 
 PATH_PARAMS: dict[str, Filler] = {
     "patient_id": lambda env, org: env.patients[org],
+    "coverage_id": lambda env, org: env.coverage(org),
     "assignment_id": lambda env, org: env.fresh_assignment(org),
     "agreement_id": lambda env, org: env.agreements[org],
     "user_id": lambda env, org: env.fresh_member(org),
@@ -196,6 +204,30 @@ BODIES: dict[tuple[str, str], Filler] = {
         "birth_date": "1990-01-01",
     },
     ("PATCH", "/api/v1/orgs/{org}/patients/{patient_id}"): lambda env, org: {"given_name": "Iva"},
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/coverages"): lambda env, org: {
+        "rank": "tertiary",
+        "payer_name": "Matrix Plan",
+        "member_id": f"MX{uuid.uuid4().hex[:8]}",
+        "effective_from": "2024-01-01",
+        "effective_to": "2024-01-01",
+    },
+    ("PATCH", "/api/v1/orgs/{org}/coverages/{coverage_id}"): lambda env, org: {"payer_name": "Matrix Plan B"},
+    ("POST", "/api/v1/orgs/{org}/coverages/search"): lambda env, org: {"member_id": "MX1"},
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures"): lambda env, org: {
+        "disclosed_on": "2024-01-02",
+        "recipient_name": "Matrix Health Dept",
+        "description": "Lab result",
+        "purpose": "Disease reporting",
+        "purpose_code": "public_health",
+    },
+    ("POST", "/api/v1/orgs/{org}/disclosure-suspensions"): lambda env, org: {
+        "agency_name": "Matrix Agency",
+        "agency_kind": "law_enforcement",
+        "statement_kind": "written",
+        "reason_code": "investigation",
+        "starts_on": "2024-01-01",
+        "ends_on": "2024-02-01",
+    },
     ("POST", "/api/v1/orgs/{org}/care-assignments"): lambda env, org: {
         "provider_user_id": str(env.providers[org].user_id),
         "patient_id": env.unassigned[org],
@@ -242,6 +274,17 @@ BODIES: dict[tuple[str, str], Filler] = {
 # Allowed calls that must really succeed with the samples above (the rest may meet a missing id or a rule of
 # their own, such as "not your own request", after authorization).
 MUST_SUCCEED = {
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/coverages"),
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/coverages"),
+    ("POST", "/api/v1/orgs/{org}/coverages/search"),
+    ("GET", "/api/v1/orgs/{org}/coverages/{coverage_id}"),
+    ("PATCH", "/api/v1/orgs/{org}/coverages/{coverage_id}"),
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures"),
+    ("POST", "/api/v1/orgs/{org}/disclosure-suspensions"),
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures"),
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures/accounting"),
+    ("GET", "/api/v1/orgs/{org}/disclosure-suspensions"),
+    ("GET", "/api/v1/orgs/{org}/audit/events"),
     ("GET", "/api/v1/orgs/{org}"),
     ("GET", "/api/v1/orgs/{org}/patients"),
     ("POST", "/api/v1/orgs/{org}/patients"),

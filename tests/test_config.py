@@ -108,6 +108,7 @@ def _safe_kwargs(certs: Certs, tmp_path: Path) -> dict[str, Any]:
         "secret_key": SAFE_SECRET,
         "bind_host": "127.0.0.1",
         "log_level": "INFO",
+        "audit_checkpoint_dir": tmp_path / "worm" / "checkpoints",
     }
 
 
@@ -156,6 +157,11 @@ UNSAFE_CASES = {
         lambda c, t: {"database_url": POSTGRES_URL.replace("verify-full", "require")},
         "CLAIMVAULT_DATABASE_URL",
         UnsafeSetting.DATABASE_TLS,
+    ),
+    "audit_checkpoints_in_var": Unsafe(
+        lambda c, t: {"audit_checkpoint_dir": None},
+        "CLAIMVAULT_AUDIT_CHECKPOINT_DIR",
+        UnsafeSetting.AUDIT_CHECKPOINTS_IN_VAR,
     ),
     "database_without_sslmode": Unsafe(
         lambda c, t: {"database_url": POSTGRES_URL.split("?")[0]}, "CLAIMVAULT_DATABASE_URL", UnsafeSetting.DATABASE_TLS
@@ -239,6 +245,7 @@ def test_non_production_never_refuses(env: Environment, tmp_path: Path) -> None:
         UnsafeSetting.NO_TLS,
         UnsafeSetting.NON_LOOPBACK_WITHOUT_TLS,
         UnsafeSetting.SQLITE,
+        UnsafeSetting.AUDIT_CHECKPOINTS_IN_VAR,
         UnsafeSetting.DEFAULT_SECRET,
         UnsafeSetting.DEBUG_LOGGING,
     }

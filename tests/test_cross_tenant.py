@@ -111,6 +111,38 @@ MATRIX: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/orgs/{org}/service-agreements"): lambda: {"partner_organization": "bravo"},
     ("GET", "/api/v1/orgs/{org}/service-agreements"): None,
     ("PATCH", "/api/v1/orgs/{org}/service-agreements/{agreement_id}"): lambda: {"status": "ended"},
+    ("GET", "/api/v1/orgs/{org}/patients/export"): None,
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/coverages"): lambda: {
+        "rank": "primary",
+        "payer_name": "Intruder Plan",
+        "member_id": "INTRUDER1",
+        "effective_from": "2024-01-01",
+    },
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/coverages"): None,
+    ("POST", "/api/v1/orgs/{org}/coverages/search"): lambda: {"member_id": "XQ98812345"},
+    ("GET", "/api/v1/orgs/{org}/coverages/{coverage_id}"): None,
+    ("PATCH", "/api/v1/orgs/{org}/coverages/{coverage_id}"): lambda: {"payer_name": "Hijacked Plan"},
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures"): lambda: {
+        "disclosed_on": "2024-01-02",
+        "recipient_name": "Intruder County Sheriff",
+        "recipient_address": "1 Intrusion Way",
+        "description": "Everything",
+        "purpose": "Intruder request",
+        "purpose_code": "law_enforcement",
+    },
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures"): None,
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/disclosures/accounting"): None,
+    ("POST", "/api/v1/orgs/{org}/disclosure-suspensions"): lambda: {
+        "agency_name": "Intruder Agency",
+        "agency_kind": "law_enforcement",
+        "statement_kind": "written",
+        "reason_code": "investigation",
+        "starts_on": "2024-01-01",
+        "ends_on": "2024-02-01",
+        "disclosure_ids": ["{patient_id}"],
+    },
+    ("GET", "/api/v1/orgs/{org}/disclosure-suspensions"): None,
+    ("GET", "/api/v1/orgs/{org}/audit/events"): None,
     ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/payment-methods"): None,
     ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/payment-methods/card"): lambda: {
         "number": "4242424242424242",
@@ -159,6 +191,16 @@ def attack(world: World) -> dict[str, Any]:
     owner = world.client(owner_member)
     created = owner.post("/api/v1/orgs/alpha/patients", json=A_PATIENT)
     assert created.status_code == 201
+    coverage = owner.post(
+        f"/api/v1/orgs/alpha/patients/{created.json()['id']}/coverages",
+        json={
+            "rank": "primary",
+            "payer_name": "Example Care Plan",
+            "member_id": "XQ98812345",
+            "effective_from": "2024-01-01",
+        },
+    )
+    assert coverage.status_code == 201, coverage.text
     # The attacker holds every role in its own practice: the most privileges a user of B can have.
     roles = (
         "front_desk",
@@ -177,6 +219,7 @@ def attack(world: World) -> dict[str, Any]:
         "owner": owner,
         "attacker": attacker,
         "patient_id": created.json()["id"],
+        "coverage_id": coverage.json()["id"],
         "user_id": str(owner_member.user_id),
     }
 

@@ -334,7 +334,7 @@ def test_own_security_events_newest_first(world: World) -> None:
 def test_member_security_events_for_security_readers_only(world: World) -> None:
     member = world.member("alpha", "biller")
     world.client(member)
-    with world.runtime.db.session(tenant_id=None) as s:
+    with world.runtime.db.session(tenant_id=world.org("bravo")) as s:
         add_security_event(s, user_id=member.user_id, kind="token.created", organization_id=world.org("bravo"))
     path = f"/api/v1/orgs/alpha/users/{member.user_id}/security-events"
     officer = world.member("alpha", "compliance_officer")

@@ -1,7 +1,9 @@
 """Plaintext-leak acceptance test: every sensitive value entered through the API is absent from every artefact.
 
 One scenario per backend seeds patients whose every sensitive field holds a unique marker, then exercises the API:
-create, update, read, list, search (family name + birth date, and SSN), MFA enrolment (the TOTP secret and
+create, update, read, list, search (family name + birth date, SSN, and phone) with contact data (phone, email,
+address), coverages (member id, group number, subscriber name and birth date: create, update, read, list, member-id
+search), the CSV patient export, MFA enrolment (the TOTP secret and
 recovery codes are markers too), a password login (the password is a marker), payment methods (the card number,
 which is never stored, and the bank account number, stored encrypted), break-the-glass (the justification is a
 marker) and its review queue, and a file in the blob store (a statement holding a patient's values); then it
@@ -14,7 +16,8 @@ writes a backup archive. Each artefact is then scanned byte for byte, in a check
 - the log output (JSON application log and access log) of the whole scenario, backup included.
 
 Each marker is looked for in several encodings (UTF-8 and UTF-16, upper and lower case; dates as ISO,
-MM/DD/YYYY and YYYYMMDD; SSNs with and without dashes, card numbers with and without separators; the TOTP secret
+MM/DD/YYYY and YYYYMMDD; SSNs with and without dashes, phones as E.164, ten digits and the usual US punctuation;
+card numbers with and without separators; the TOTP secret
 as base32 and as its raw bytes; and the hex form that pg_dump uses for binary columns). Every
 scan has a positive control (the organization slug, which is not secret, must be found in the same bytes) and
 the scenario checks that the API really returned the markers, so a scan over the wrong data cannot pass.
@@ -86,6 +89,20 @@ def new_card_number(rng: random.Random) -> str:
     return body + str((10 - total % 10) % 10)
 
 
+def new_phone(rng: random.Random, taken: set[str]) -> str:
+    """A valid NANP number (E.164) unique to this run."""
+    while True:
+        value = f"+1{rng.randint(200, 999)}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
+        if value not in taken:
+            taken.add(value)
+            return value
+
+
+def new_zip4(rng: random.Random) -> str:
+    """ZIP+4 (the dashed form is what is stored and shown; ten characters do not occur by chance)."""
+    return f"{rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}"
+
+
 def new_birth_date(rng: random.Random, taken: set[date]) -> date:
     while True:
         value = date(1901, 1, 1) + timedelta(days=rng.randint(0, 365 * 85))
@@ -103,6 +120,15 @@ def forms(kind: str, value: Any) -> set[bytes]:
         texts = {value.isoformat(), value.strftime("%m/%d/%Y"), value.strftime("%Y%m%d")}
     elif kind == "ssn":
         texts = {value, f"{value[:3]}-{value[3:5]}-{value[5:]}"}
+    elif kind == "phone":
+        area, exchange, line = value[2:5], value[5:8], value[8:]
+        texts = {
+            value,
+            value[2:],
+            f"({area}) {exchange}-{line}",
+            f"{area}-{exchange}-{line}",
+            f"{area}.{exchange}.{line}",
+        }
     elif kind == "pan":
         groups = [value[i : i + 4] for i in range(0, len(value), 4)]
         texts = {value, " ".join(groups), "-".join(groups)}
@@ -194,6 +220,7 @@ def _exercise(world: World, runtime: Runtime) -> tuple[Markers, list[str], str]:
     markers = Markers()
     ssns: set[str] = set()
     dobs: set[date] = set()
+    phones: set[str] = set()
     responses: list[str] = []
     slug = f"leak-{secrets.token_hex(6)}"
     base = f"/api/v1/orgs/{slug}"
@@ -220,6 +247,13 @@ def _exercise(world: World, runtime: Runtime) -> tuple[Markers, list[str], str]:
             "family_name": markers.add(f"family{i}", "text", new_marker(f"family{i}")),
             "birth_date": markers.add(f"dob{i}", "date", new_birth_date(rng, dobs)).isoformat(),
             "ssn": markers.add(f"ssn{i}", "ssn", new_ssn(rng, ssns)),
+            "phone": markers.add(f"phone{i}", "phone", new_phone(rng, phones)),
+            "email": markers.add(f"email{i}", "text", new_marker(f"email{i}") + "@example.com"),
+            "address_line1": markers.add(f"street{i}", "text", new_marker(f"street{i}") + " Harbor Way"),
+            "address_line2": markers.add(f"unit{i}", "text", new_marker(f"unit{i}")),
+            "city": markers.add(f"city{i}", "text", new_marker(f"city{i}")),
+            "state": "IL",
+            "postal_code": markers.add(f"zip{i}", "text", new_zip4(rng)),
         }
         created = ok(desk.post(f"{base}/patients", json=body), 201)
         patient_ids.append(created["id"])
@@ -230,6 +264,9 @@ def _exercise(world: World, runtime: Runtime) -> tuple[Markers, list[str], str]:
             "family_name": markers.add(f"family{i}b", "text", new_marker(f"family{i}b")),
             "birth_date": markers.add(f"dob{i}b", "date", new_birth_date(rng, dobs)).isoformat(),
             "ssn": markers.add(f"ssn{i}b", "ssn", new_ssn(rng, ssns)),
+            "phone": markers.add(f"phone{i}b", "phone", new_phone(rng, phones)),
+            "email": markers.add(f"email{i}b", "text", new_marker(f"email{i}b") + "@example.com"),
+            "address_line1": markers.add(f"street{i}b", "text", new_marker(f"street{i}b")),
         }
         ok(desk.patch(f"{base}/patients/{pid}", json=changes))
         found = ok(desk.post(f"{base}/patients/search", json={k: changes[k] for k in ("family_name", "birth_date")}))
@@ -237,8 +274,45 @@ def _exercise(world: World, runtime: Runtime) -> tuple[Markers, list[str], str]:
         ssn = changes["ssn"]
         found = ok(desk.post(f"{base}/patients/search", json={"ssn": f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}"}))
         assert [p["id"] for p in found] == [pid]
+        phone = changes["phone"]
+        found = ok(desk.post(f"{base}/patients/search", json={"phone": f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}"}))
+        assert [p["id"] for p in found] == [pid]
         # A search for the old values (no longer current) still sends them over the wire.
         ok(desk.post(f"{base}/patients/search", json={"ssn": markers.values[f"ssn{i}"][1]}))
+        assert ok(desk.post(f"{base}/patients/search", json={"phone": markers.values[f"phone{i}"][1]})) == []
+    # Coverages: member id, group number and a subscriber (spouse) as markers; update, read, list, search.
+    for i, pid in enumerate(patient_ids):
+        body = {
+            "rank": "primary",
+            "payer_name": "Example Care Plan",
+            "member_id": markers.add(f"member{i}", "text", new_marker(f"member{i}").upper()),
+            "group_number": markers.add(f"group{i}", "text", new_marker(f"group{i}").upper()),
+            "subscriber_relationship": "spouse",
+            "subscriber_given_name": markers.add(f"sub_given{i}", "text", new_marker(f"subgiven{i}")),
+            "subscriber_family_name": markers.add(f"sub_family{i}", "text", new_marker(f"subfamily{i}")),
+            "subscriber_birth_date": markers.add(f"sub_dob{i}", "date", new_birth_date(rng, dobs)).isoformat(),
+            "effective_from": "2024-01-01",
+        }
+        coverage = ok(desk.post(f"{base}/patients/{pid}/coverages", json=body), 201)
+        changes = {
+            "member_id": markers.add(f"member{i}b", "text", new_marker(f"member{i}b").upper()),
+            "group_number": markers.add(f"group{i}b", "text", new_marker(f"group{i}b").upper()),
+            "subscriber_given_name": markers.add(f"sub_given{i}b", "text", new_marker(f"subgiven{i}b")),
+        }
+        ok(desk.patch(f"{base}/coverages/{coverage['id']}", json=changes))
+        ok(desk.get(f"{base}/coverages/{coverage['id']}"))
+        assert [c["id"] for c in ok(desk.get(f"{base}/patients/{pid}/coverages"))] == [coverage["id"]]
+        member_id = changes["member_id"]
+        spaced = f"{member_id[:6]}-{member_id[6:12]} {member_id[12:]}".lower()
+        assert [c["id"] for c in ok(desk.post(f"{base}/coverages/search", json={"member_id": spaced}))] == [
+            coverage["id"]
+        ]
+        assert ok(desk.post(f"{base}/coverages/search", json={"member_id": body["member_id"]})) == []
+    # The CSV export (the login just re-authenticated the session): every current value, in a download.
+    export = desk.get(f"{base}/patients/export", params={"format": "csv"})
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv"), export.text
+    assert len(export.text.splitlines()) == N_PATIENTS + 1
+    responses.append(export.text)
     listed = ok(desk.get(f"{base}/patients", params={"limit": 50}))
     assert {p["id"] for p in listed["items"]} == set(patient_ids)
     # Payment methods of the first patient: a card (tokenized, never stored) and a bank account (encrypted).
@@ -251,6 +325,28 @@ def _exercise(world: World, runtime: Runtime) -> tuple[Markers, list[str], str]:
     ok(desk.post(f"{base}/patients/{patient_ids[0]}/payment-methods/bank-account", json=body), 201)
     methods = ok(desk.get(f"{base}/patients/{patient_ids[0]}/payment-methods"))
     assert sorted(m["last4"] for m in methods) == sorted([card[-4:], account[-4:]])
+
+    # A disclosure outside TPO with marker recipient, address, description and purpose; then the patient's
+    # accounting as JSON and as PDF (streamed to the compliance officer, never stored).
+    disclosure = {
+        "disclosed_on": "2024-03-04",
+        "recipient_name": markers.add("recipient", "text", new_marker("recipient")),
+        "recipient_address": markers.add("recipient_address", "text", new_marker("recipientaddr")),
+        "description": markers.add("disclosure_description", "text", new_marker("description")),
+        "purpose": markers.add("disclosure_purpose", "text", new_marker("purpose")),
+        "purpose_code": "public_health",
+    }
+    ok(desk.post(f"{base}/patients/{patient_ids[0]}/disclosures", json=disclosure), 201)
+    officer_password = new_marker("officerpw") + " harbor lantern"
+    officer = create_user(
+        db=runtime.db, passwords=runtime.passwords, username=f"co{secrets.token_hex(4)}", password=officer_password
+    )
+    add_membership(db=runtime.db, user_id=officer.id, organization_id=world.org(slug), role="compliance_officer")
+    compliance = world.client(Member(officer.username, officer_password, officer.id, slug, world.org(slug)))
+    accounting = ok(compliance.get(f"{base}/patients/{patient_ids[0]}/disclosures/accounting"))
+    assert [e["recipient_name"] for e in accounting["entries"]] == [disclosure["recipient_name"]]
+    pdf = compliance.get(f"{base}/patients/{patient_ids[0]}/disclosures/accounting", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
     # A refused request carrying markers (unknown field, over-long name) goes through the error path.
     bad = {"given_name": new_marker("rejected") * 4, "family_name": "x", "birth_date": "1950-01-01", "nope": "y"}
@@ -334,7 +430,7 @@ def check_pg_dump(scenario: Scenario, backend: PostgresBackend) -> None:
     dump = subprocess.run(
         [PG_DUMP, "--format=plain", "--no-owner", url], check=True, capture_output=True, timeout=120
     ).stdout
-    assert b"COPY public.patients" in dump
+    assert b"COPY public.patients" in dump and b"COPY public.coverages" in dump
     assert_no_leak(scenario, {"pg_dump": dump})
 
 
@@ -400,3 +496,8 @@ def test_scanner_reports_a_planted_marker(scenario: Scenario) -> None:
     assert find_leaks(scenario.markers, {"raw": base64.b32decode(secret + "=" * (-len(secret) % 8))})
     assert find_leaks(scenario.markers, {"log": b'{"ssn": "%s"}' % scenario.markers.values["ssn2b"][1].encode()})
     assert find_leaks(scenario.markers, {"pg_dump": b"\\x" + name.encode().hex().upper().encode()})  # a bytea
+    _, phone = scenario.markers.values["phone1b"]
+    for shown in (phone, phone[2:], f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}"):
+        assert {leak.split(" ")[0] for leak in find_leaks(scenario.markers, {"csv": shown.encode()})} == {"phone1b"}
+    _, member_id = scenario.markers.values["member2b"]
+    assert find_leaks(scenario.markers, {"csv": member_id.lower().encode("utf-16-le")})

@@ -45,8 +45,12 @@ def two_orgs(world: World, pg: Connection) -> dict[str, uuid.UUID]:
     return ids
 
 
-def _as_tenant(conn: Connection, org_id: uuid.UUID | None) -> None:
-    conn.execute(text("SELECT set_config('claimvault.org_id', :v, true)"), {"v": str(org_id) if org_id else ""})
+def _as_tenant(conn: Connection, org_id: uuid.UUID | None, *, audit_role: str = "") -> None:
+    # Transaction-local settings: in these rolled-back tests they outlive the app's own sessions, so reset both.
+    conn.execute(
+        text("SELECT set_config('claimvault.org_id', :v, true), set_config('claimvault.audit_role', :r, true)"),
+        {"v": str(org_id) if org_id else "", "r": audit_role},
+    )
 
 
 @pytest.fixture
@@ -98,7 +102,8 @@ def test_missing_tenant_setting_denies_everything(two_orgs: dict[str, uuid.UUID]
     _as_tenant(savepoint, None)
     for table in tenant_scoped_tables():
         assert savepoint.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() == 0, table
-    assert savepoint.execute(text("SELECT count(*) FROM audit_events")).scalar() == 0
+    for table in ("audit_events", "audit_patient_refs", "audit_pending"):
+        assert savepoint.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
 
 
 def test_never_set_tenant_setting_denies_everything(two_orgs: dict[str, uuid.UUID], backend: Any) -> None:
@@ -141,10 +146,88 @@ def test_cross_tenant_writes_are_refused(two_orgs: dict[str, uuid.UUID], pg: Con
 
 
 def test_audit_trail_is_append_only_for_the_app(two_orgs: dict[str, uuid.UUID], pg: Connection) -> None:
-    for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events"):
-        nested = pg.begin_nested()
-        _as_tenant(pg, two_orgs["alpha"])
-        with pytest.raises(DBAPIError) as refused:
-            pg.execute(text(statement))
-        assert getattr(refused.value.orig, "sqlstate", None) == "42501", statement
-        nested.rollback()
+    # Two events (the patients' creations) were sequenced into the log.
+    _as_tenant(pg, None, audit_role="reader")
+    assert pg.execute(text("SELECT count(*) FROM audit_events")).scalar() >= 2
+    for table in ("audit_events", "audit_patient_refs"):
+        for audit_role in ("", "sequencer", "reader"):
+            for statement in (
+                f"UPDATE {table} SET organization_id = NULL",
+                f"DELETE FROM {table}",
+                f"TRUNCATE {table}",
+            ):
+                nested = pg.begin_nested()
+                _as_tenant(pg, two_orgs["alpha"], audit_role=audit_role)
+                with pytest.raises(DBAPIError) as refused:
+                    pg.execute(text(statement))
+                assert getattr(refused.value.orig, "sqlstate", None) == "42501", (statement, audit_role)
+                nested.rollback()
+
+
+def test_audit_trigger_refuses_even_the_table_owner(two_orgs: dict[str, uuid.UUID], backend: Any) -> None:
+    """Grants stop the app role; the trigger stops anyone else who can reach the table, the owner included."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(backend.owner_url)
+    try:
+        with engine.connect() as owner, owner.begin():
+            owner.execute(
+                text(
+                    "INSERT INTO audit_events (position, id, recorded_at, action, outcome, patient_count, body, "
+                    "chain_hash) VALUES (987654321, gen_random_uuid(), now(), 'read', 'success', 0, 'x', '\\x00')"
+                )
+            )
+            for statement in (
+                "UPDATE audit_events SET action = 'x' WHERE position = 987654321",
+                "DELETE FROM audit_events WHERE position = 987654321",
+            ):  # (TRUNCATE would wait on the test's own open transaction; its trigger is the same function)
+                with pytest.raises(DBAPIError, match="append-only"), owner.begin_nested():
+                    owner.execute(text(statement))
+            owner.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_pending_audit_events_are_write_only_for_requests(two_orgs: dict[str, uuid.UUID], pg: Connection) -> None:
+    nested = pg.begin_nested()
+    _as_tenant(pg, two_orgs["alpha"])
+    pg.execute(
+        text(
+            "INSERT INTO audit_pending (id, organization_id, recorded_at, action, outcome, actor_type, roles, "
+            "patient_ids, fields, detail) "
+            "VALUES (:id, :org, now(), 'read', 'success', 'system', '[]', '[]', '[]', '{}')"
+        ),
+        {"id": uuid.uuid4(), "org": two_orgs["alpha"]},
+    )
+    # A tenant can add events but neither read nor take them: only the sequencer can.
+    assert pg.execute(text("SELECT count(*) FROM audit_pending")).scalar() == 0
+    assert pg.execute(text("DELETE FROM audit_pending")).rowcount == 0
+    # Nor may it write an event in another tenant's name.
+    with pytest.raises(DBAPIError), pg.begin_nested():
+        pg.execute(
+            text(
+                "INSERT INTO audit_pending (id, organization_id, recorded_at, action, outcome, actor_type, roles, "
+                "patient_ids, fields, detail) VALUES (:id, :org, now(), 'read', 'success', 'system', '[]', '[]', "
+                "'[]', '{}')"
+            ),
+            {"id": uuid.uuid4(), "org": two_orgs["bravo"]},
+        )
+    _as_tenant(pg, None, audit_role="sequencer")
+    assert pg.execute(text("SELECT count(*) FROM audit_pending")).scalar() == 1
+    nested.rollback()
+
+
+def test_tenant_reads_only_its_own_audit_events(two_orgs: dict[str, uuid.UUID], pg: Connection) -> None:
+    _as_tenant(pg, two_orgs["alpha"])
+    orgs = {row[0] for row in pg.execute(text("SELECT organization_id FROM audit_events"))}
+    assert orgs == {two_orgs["alpha"]}
+    # Appending to the log directly (bypassing the sequencer's role) is refused.
+    with pytest.raises(DBAPIError), pg.begin_nested():
+        pg.execute(
+            text(
+                "INSERT INTO audit_events (position, id, organization_id, recorded_at, action, outcome, "
+                "patient_count, body, chain_hash) VALUES (999999, :id, :org, now(), 'read', 'success', 0, 'x', "
+                "'\\x00')"
+            ),
+            {"id": uuid.uuid4(), "org": two_orgs["alpha"]},
+        )

@@ -38,6 +38,7 @@ class UnsafeSetting(StrEnum):
     NON_LOOPBACK_WITHOUT_TLS = "non_loopback_without_tls"
     DEBUG_LOGGING = "debug_logging"
     DATABASE_TLS = "database_tls"
+    AUDIT_CHECKPOINTS_IN_VAR = "audit_checkpoints_in_var"
 
 
 def _settings_file() -> str | None:
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_concurrent_password_checks: int = 4
 
+    # Audit log: sequencing and signed checkpoints
+    audit_checkpoint_dir: Path | None = None  # empty: var/audit-checkpoints (keep it elsewhere in production)
+    audit_signing_key_path: Path | None = None  # empty: var/keys/audit-checkpoint.key
+    audit_checkpoint_interval_seconds: int = 300  # serve writes a checkpoint this often when the log grew
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     allow_unsafe: Annotated[list[UnsafeSetting], NoDecode] = Field(default_factory=list)
@@ -133,6 +139,14 @@ class Settings(BaseSettings):
     @property
     def resolved_keyring_path(self) -> Path:
         return self.keyring_path or self.var_dir / "keys" / "keyring.json"
+
+    @property
+    def resolved_audit_checkpoint_dir(self) -> Path:
+        return self.audit_checkpoint_dir or self.var_dir / "audit-checkpoints"
+
+    @property
+    def resolved_audit_signing_key_path(self) -> Path:
+        return self.audit_signing_key_path or self.var_dir / "keys" / "audit-checkpoint.key"
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -226,6 +240,15 @@ def unsafe_findings(settings: Settings) -> list[Finding]:
                 UnsafeSetting.DATABASE_TLS,
                 "CLAIMVAULT_DATABASE_URL does not set sslmode=verify-full: the database connection would not "
                 "verify the server's certificate.",
+            )
+        )
+    checkpoints = settings.resolved_audit_checkpoint_dir.resolve()
+    if checkpoints.is_relative_to(settings.var_dir.resolve()):
+        found.append(
+            Finding(
+                UnsafeSetting.AUDIT_CHECKPOINTS_IN_VAR,
+                "CLAIMVAULT_AUDIT_CHECKPOINT_DIR is inside the var directory: keep audit checkpoints on storage "
+                "the application host cannot rewrite.",
             )
         )
     if settings.log_level == "DEBUG":

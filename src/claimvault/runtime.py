@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from claimvault.billing.payments.processor import FakeProcessor, PaymentProcessor, build_processor
 from claimvault.config import Settings
 from claimvault.monitoring.notifiers import Notifier, NotifierSettings, NullNotifier, build_notifier
+from claimvault.security.audit.sequencer import Sequencer
 from claimvault.security.crypto.blobs import BlobStore, build_blob_store
 from claimvault.security.crypto.keys import KeyService
 from claimvault.security.crypto.provider import KeyProvider, build_key_provider
@@ -30,8 +31,11 @@ class Runtime:
     blobs: BlobStore
     notifier: Notifier = field(default_factory=NullNotifier)
     payment_processor: PaymentProcessor = field(default_factory=FakeProcessor)
+    sequencer: Sequencer | None = None
 
     def close(self) -> None:
+        if self.sequencer is not None:
+            self.sequencer.stop()
         self.db.dispose()
 
 
@@ -42,6 +46,8 @@ def build_runtime(
         db = Database(create_db_engine(settings.resolved_database_url, pool_size=settings.db_pool_size))
     provider = key_provider or build_key_provider(settings)
     keys = KeyService(provider)
+    sequencer = Sequencer(db)
+    db.on_audit_commit = sequencer.notify  # inline until serve starts the background thread
     return Runtime(
         settings=settings,
         db=db,
@@ -56,4 +62,5 @@ def build_runtime(
         blobs=build_blob_store(settings, keys=keys),
         notifier=build_notifier(NotifierSettings()),
         payment_processor=build_processor(settings),
+        sequencer=sequencer,
     )

@@ -22,8 +22,8 @@ from claimvault.accounts.services import normalize_username
 from claimvault.accounts.sessions import now_utc, revoke_all_for_user
 from claimvault.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from claimvault.security.audit import build_event, record
+from claimvault.security.audit.models import PendingAuditEvent
 from claimvault.security.context import AccessContext, UserContext
-from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission
 from claimvault.storage.database import Database
 
@@ -55,7 +55,7 @@ def _audit(
     outcome: str = "success",
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> PendingAuditEvent:
     return build_event(
         ctx,
         action=action,

@@ -7,14 +7,18 @@ that touch protected data go through the PHI gate under an audited system contex
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
 from claimvault import __version__
-from claimvault.cli import access_review, backup, demo, keys, orgs, users
+from claimvault.cli import access_review, audit, backup, demo, keys, orgs, users
 from claimvault.cli.common import clean_errors, console, settings
 from claimvault.cli.declare import no_protected_data
 from claimvault.cli.setup import initialise
+from claimvault.config import Settings
+from claimvault.security.audit.checkpoints import CheckpointSigner, DirectorySink
+from claimvault.security.audit.periodic import PeriodicCheckpointer
 
 app = typer.Typer(
     help="ClaimVault: medical billing built so that patient data cannot leak.\n\n"
@@ -28,6 +32,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(access_review.app, name="access-review")
 app.add_typer(backup.app, name="backup")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()
@@ -47,16 +52,36 @@ def serve() -> None:
     """Serve the API over HTTPS (https://localhost:8443 by default) until interrupted."""
     from claimvault.runtime import build_runtime
     from claimvault.web.app import create_app
-    from claimvault.web.server import build_uvicorn_config
-    from claimvault.web.server import serve as run_server
 
     current = settings()
-    app_ = create_app(settings=current, runtime=build_runtime(current))
+    rt = build_runtime(current)
+    app_ = create_app(settings=current, runtime=rt)
+    checkpointer = PeriodicCheckpointer(
+        db=rt.db,
+        signer=CheckpointSigner.load_or_create(current.resolved_audit_signing_key_path),
+        sink=DirectorySink(current.resolved_audit_checkpoint_dir),
+        interval=current.audit_checkpoint_interval_seconds,
+    )
+    if rt.sequencer is not None:  # the server sequences in the background: requests only write pending events
+        rt.sequencer.start(on_tick=checkpointer.tick)
     shown_host = "localhost" if current.bind_host in {"127.0.0.1", "::1"} else current.bind_host
     scheme = "https" if current.tls_enabled else "http"
     console.print(f"ClaimVault {__version__} serving {scheme}://{shown_host}:{current.port} (Ctrl-C stops it)")
     if current.demo_credentials_path.exists():
         console.print(f"Demo credentials: {current.demo_credentials_path.resolve()}")
+    try:
+        _run(current, app_)
+    finally:
+        if rt.sequencer is not None:
+            rt.sequencer.stop()  # a last drain
+        checkpointer.tick(force=True)
+        rt.close()
+
+
+def _run(current: Settings, app_: Any) -> None:
+    from claimvault.web.server import build_uvicorn_config
+    from claimvault.web.server import serve as run_server
+
     if current.tls_enabled:
         run_server(
             app_,

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from claimvault.config import Settings
 from claimvault.runtime import build_key_provider
+from claimvault.security.audit.checkpoints import CheckpointSigner, public_key_path
 from claimvault.storage.migrate import upgrade
 from claimvault.web.tls import ensure_dev_certificate
 
@@ -28,6 +29,15 @@ def initialise(settings: Settings) -> list[str]:
         and ensure_dev_certificate(settings.resolved_tls_cert_file, settings.resolved_tls_key_file)
     ):
         done.append(f"generated development certificate {settings.resolved_tls_cert_file}")
+    signing_key = settings.resolved_audit_signing_key_path
+    created = not signing_key.exists()
+    signer = CheckpointSigner.load_or_create(signing_key)
+    if created:
+        done.append(f"created audit checkpoint signing key {signing_key} (0600)")
+    done.append(
+        f"audit checkpoint public key {public_key_path(signing_key)}, fingerprint {signer.fingerprint}: "
+        "keep a copy outside this machine for `claimvault audit verify --public-key FILE`"
+    )
     upgrade(settings.resolved_migration_url, app_role=settings.db_app_role)
     if settings.uses_sqlite:
         database = make_url(settings.resolved_database_url).database

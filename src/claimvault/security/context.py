@@ -27,6 +27,7 @@ class UserContext:
     request_id: str = field(default_factory=lambda: uuid7().hex)
     source_address: str | None = None
     session_id: uuid.UUID | None = None
+    user_agent: str | None = None
 
     actor_type = "user"
 
@@ -56,6 +57,7 @@ class SystemContext:
     actor_type = "system"
     source_address = None
     session_id = None
+    user_agent = None
 
     @property
     def roles(self) -> frozenset[str]:

@@ -19,6 +19,7 @@ the organization's): once the patient is crypto-shredded they read back as ``Non
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 from claimvault.errors import Conflict, NotFound, PermissionDenied, TenantViolation, ValidationFailed
 from claimvault.ids import uuid7
 from claimvault.security.audit import build_event, record
+from claimvault.security.audit.models import PendingAuditEvent
 from claimvault.security.authorization.engine import enforce
 from claimvault.security.authorization.masking import apply_masking, load_masking_rules, view_for
 from claimvault.security.authorization.scope import PatientScope, granting_roles, patient_scope
@@ -39,11 +41,15 @@ from claimvault.security.context import AccessContext, UserContext
 from claimvault.security.crypto.fields import FORMAT_PATIENT, FORMAT_V1, OrgCrypto, header_key_id
 from claimvault.security.crypto.keys import KeyDestroyed, KeyService
 from claimvault.security.data_policy import DataPolicy, decode_value, encode_value, load_data_policy
-from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission
 from claimvault.storage.base import Base
 from claimvault.storage.database import Database
 from claimvault.storage.tenancy import session_tenant
+
+log = logging.getLogger(__name__)
+
+# Actions that disclose protected data to the caller: recorded even when the transaction fails afterwards.
+READ_ACTIONS = frozenset({"read", "list", "search", "export", "print"})
 
 M = TypeVar("M", bound=Base)
 
@@ -69,11 +75,20 @@ class Record:
 class PHIGate:
     """Bound to one access context and one tenant-scoped transaction. Obtain it with ``open_gate``."""
 
-    def __init__(self, *, session: Session, ctx: AccessContext, keys: KeyService, denials: list[AuditEvent]) -> None:
+    def __init__(
+        self,
+        *,
+        session: Session,
+        ctx: AccessContext,
+        keys: KeyService,
+        denials: list[PendingAuditEvent],
+        reads: list[PendingAuditEvent] | None = None,
+    ) -> None:
         self.session = session
         self.ctx = ctx
         self._policy: DataPolicy = load_data_policy()
         self._denials = denials
+        self._reads = reads if reads is not None else []
         if ctx.organization_id is None:
             raise TenantViolation("This operation needs an organization context.")
         self._crypto = OrgCrypto(keys=keys, session=session, org_id=ctx.organization_id)
@@ -210,22 +225,31 @@ class PHIGate:
         rows: Sequence[Base],
         entity_id: uuid.UUID | None = None,
         fields: Sequence[str] = (),
+        about_patient: uuid.UUID | None = None,
     ) -> None:
         key = getattr(model, "__patient_key__", None)
         patient_ids = {getattr(r, key) for r in rows} if key else set()
-        record(
-            self.session,
-            build_event(
+        if about_patient is not None:  # a query about one patient touches them even when it finds nothing
+            patient_ids.add(about_patient)
+        detail = {"count": len(rows)} if entity_id is None else {}
+
+        def event(outcome: str, extra: dict[str, Any]) -> PendingAuditEvent:
+            return build_event(
                 self.ctx,
                 action=action,
+                outcome=outcome,
                 permission=permission.value,
                 entity_type=model.__tablename__,
                 entity_id=entity_id,
                 patient_ids=patient_ids,
                 fields=fields,
-                detail={"count": len(rows)} if entity_id is None else None,
-            ),
-        )
+                detail={**detail, **extra},
+            )
+
+        record(self.session, event("success", {}))
+        if action in READ_ACTIONS:
+            # Kept aside: if the transaction rolls back after this read, open_gate records it again on its own.
+            self._reads.append(event("failure", {"rolled_back": True}))
 
     # Reads ------------------------------------------------------------------------------------------------------
     def get(self, model: type[M], row_id: uuid.UUID, *, permission: Permission) -> Record:
@@ -239,14 +263,23 @@ class PHIGate:
         return result
 
     def select(
-        self, stmt: Select[Any], *, model: type[M], permission: Permission, action: str = "list"
+        self,
+        stmt: Select[Any],
+        *,
+        model: type[M],
+        permission: Permission,
+        action: str = "list",
+        about_patient: uuid.UUID | None = None,
     ) -> list[Record]:
-        """Run a tenant-scoped select of ``model`` rows and return them decrypted; one audit event for all."""
+        """Run a tenant-scoped select of ``model`` rows and return them decrypted; one audit event for all.
+
+        ``about_patient`` names the patient a per-patient query is about, so the event lists them even when no row
+        matched (an empty answer still tells something about that patient)."""
         self.authorize(permission, entity_type=model.__tablename__)
         rows: list[Base] = list(self.session.scalars(self._scoped(stmt, model, permission)))
         self._preload_patient_keys(model, rows)
         results = [self._decrypt_row(r, permission) for r in rows]
-        self._audit(action=action, permission=permission, model=model, rows=rows)
+        self._audit(action=action, permission=permission, model=model, rows=rows, about_patient=about_patient)
         return results
 
     def find_by_index(
@@ -323,7 +356,9 @@ class PHIGate:
         *,
         permission: Permission,
         expected_version: int | None = None,
+        action: str = "update",
     ) -> Record:
+        """Change ``row_id``; ``action="delete"`` records a soft delete (a row marked removed, secrets cleared)."""
         self.authorize(permission, entity_type=model.__tablename__, entity_id=row_id)
         row = self.session.get(model, row_id, with_for_update=True)
         if row is None:
@@ -341,7 +376,7 @@ class PHIGate:
                 row.row_version = (row.row_version or 0) + 1
             self.session.flush()
         self._audit(
-            action="update",
+            action=action,
             permission=permission,
             model=model,
             rows=[row],
@@ -474,13 +509,18 @@ def open_gate(*, db: Database, keys: KeyService, ctx: AccessContext) -> Iterator
     """
     if ctx.organization_id is None:
         raise TenantViolation("This operation needs an organization context.")
-    denials: list[AuditEvent] = []
+    denials: list[PendingAuditEvent] = []
+    reads: list[PendingAuditEvent] = []
     try:
         with db.session(tenant_id=ctx.organization_id) as session:
-            yield PHIGate(session=session, ctx=ctx, keys=keys, denials=denials)
-    except (PermissionDenied, NotFound):
-        if denials:
-            with db.session(tenant_id=ctx.organization_id) as session:
-                for event in denials:
-                    record(session, event)
+            yield PHIGate(session=session, ctx=ctx, keys=keys, denials=denials, reads=reads)
+    except BaseException:
+        # The work rolled back. Refusals, and reads that already happened, stay on record all the same.
+        if denials or reads:
+            try:
+                with db.session(tenant_id=ctx.organization_id) as session:
+                    for event in (*denials, *reads):
+                        record(session, event)
+            except Exception:  # the original error matters more; this message carries no event data
+                log.exception("could not record audit events after a failed operation")
         raise

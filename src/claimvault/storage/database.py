@@ -9,7 +9,7 @@ denies every protected row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +21,12 @@ import claimvault.storage.tenancy  # noqa: F401 - registers the tenant scoping e
 from claimvault.storage.tenancy import TENANT_KEY
 
 TENANT_SETTING = "claimvault.org_id"
+# Cross-tenant access to the audit log, for the sequencer (moves pending events into the log) and for readers of
+# the whole log (verify, prove, export). PostgreSQL's row-level security policies on the audit tables check it.
+AUDIT_ROLE_SETTING = "claimvault.audit_role"
+AUDIT_SEQUENCER = "sequencer"
+AUDIT_READER = "reader"
+AUDIT_PENDING_FLAG = "claimvault.audit_pending"  # set by audit.record on a session that wrote events
 
 
 def is_sqlite(url: str) -> bool:
@@ -83,16 +89,19 @@ class Database:
         self.dialect = engine.dialect.name
         mode = "create_savepoint" if isinstance(self.bind, Connection) else "conditional_savepoint"
         self._factory = sessionmaker(bind=self.bind, expire_on_commit=False, join_transaction_mode=mode)
+        # Called after a transaction that wrote audit events commits (the runtime plugs the sequencer in).
+        self.on_audit_commit: Callable[[], None] | None = None
 
     @property
     def is_postgresql(self) -> bool:
         return self.dialect == "postgresql"
 
     @contextmanager
-    def session(self, *, tenant_id: uuid.UUID | None) -> Iterator[Session]:
+    def session(self, *, tenant_id: uuid.UUID | None, audit_role: str | None = None) -> Iterator[Session]:
         """One transaction, committed on success and rolled back on any exception.
 
         ``tenant_id`` must come from a checked membership or a system context, never from request input.
+        ``audit_role`` (``sequencer`` or ``reader``) is only for the audit log's own machinery.
         """
         session = self._factory()
         session.info[TENANT_KEY] = tenant_id
@@ -100,12 +109,20 @@ class Database:
             with session.begin():
                 if self.is_postgresql:
                     session.execute(
-                        text("SELECT set_config(:name, :value, true)"),
-                        {"name": TENANT_SETTING, "value": str(tenant_id) if tenant_id else ""},
+                        text("SELECT set_config(:name, :value, true), set_config(:audit, :role, true)"),
+                        {
+                            "name": TENANT_SETTING,
+                            "value": str(tenant_id) if tenant_id else "",
+                            "audit": AUDIT_ROLE_SETTING,
+                            "role": audit_role or "",
+                        },
                     )
                 yield session
+            wrote_events = session.info.pop(AUDIT_PENDING_FLAG, False)
         finally:
             session.close()
+        if wrote_events and self.on_audit_commit is not None:
+            self.on_audit_commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from claimvault.storage.models import metadata
 
-APPEND_ONLY_TABLES = ("audit_events",)
+APPEND_ONLY_TABLES = ("audit_events", "audit_patient_refs")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

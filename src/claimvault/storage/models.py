@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import claimvault.accounts.lifecycle_models
 import claimvault.accounts.models
+import claimvault.billing.coverage.models
 import claimvault.billing.patients.models
 import claimvault.billing.payments.models
 import claimvault.monitoring.models
+import claimvault.privacy.disclosures.models
 import claimvault.security.approvals.models
+import claimvault.security.audit.export.models
+import claimvault.security.audit.models
 import claimvault.security.authorization.models
 import claimvault.security.break_glass.models
 import claimvault.security.crypto.models

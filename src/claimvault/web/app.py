@@ -12,8 +12,11 @@ from claimvault.api import (
     access_reviews,
     alerts,
     approvals,
+    audit,
     auth,
     break_glass,
+    coverages,
+    disclosures,
     health,
     mfa,
     orgs,
@@ -55,6 +58,9 @@ ROUTERS = (
     relationships.router,
     alerts.router,
     break_glass.router,
+    audit.router,
+    disclosures.router,
+    coverages.router,
     pages_routes.router,
 )
 

@@ -66,6 +66,13 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def user_agent(request: Request) -> str | None:
+    """The client's User-Agent for the audit trail: printable ASCII only, at most 200 characters."""
+    raw = request.headers.get("user-agent", "")
+    cleaned = "".join(ch for ch in raw[:200] if " " <= ch <= "~")
+    return cleaned or None
+
+
 def _session_from_cookie(request: Request, runtime: Runtime) -> Authenticated:
     token = request.cookies.get(runtime.settings.session_cookie_name)
     if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -168,7 +175,9 @@ def requires(permission: Permission) -> Callable[..., UserContext]:
         ):
             membership = None
         if membership is None:
-            _audit_refusal(runtime, None, principal, permission, "not_a_member", source, request_id)
+            _audit_refusal(
+                runtime, None, principal, permission, "not_a_member", source, request_id, user_agent(request)
+            )
             raise NotFound("No such organization.")
         ctx = UserContext(
             user_id=principal.user_id,
@@ -178,12 +187,15 @@ def requires(permission: Permission) -> Callable[..., UserContext]:
             request_id=request_id,
             source_address=source,
             session_id=principal.session_id,
+            user_agent=user_agent(request),
         )
         allowed = ctx.allows(permission)
         if principal.token is not None:
             allowed = allowed and permission.value in principal.token.permissions
         if not allowed:
-            _audit_refusal(runtime, ctx, principal, permission, "permission_not_granted", source, request_id)
+            _audit_refusal(
+                runtime, ctx, principal, permission, "permission_not_granted", source, request_id, user_agent(request)
+            )
             raise PermissionDenied("You do not have permission to do this.")
         return ctx
 
@@ -199,6 +211,7 @@ def _audit_refusal(
     reason: str,
     source: str | None,
     request_id: str,
+    agent: str | None,
 ) -> None:
     event = build_event(
         ctx,
@@ -208,6 +221,7 @@ def _audit_refusal(
         reason=reason,
         actor_id=principal.user_id,
         source_address=source,
+        user_agent=agent,
     )
     if ctx is None:
         event.request_id = request_id or None

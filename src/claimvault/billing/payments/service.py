@@ -155,7 +155,9 @@ def list_payment_methods(*, gate: PHIGate, patient_id: uuid.UUID) -> list[Paymen
         .where(PaymentMethod.patient_id == patient_id, PaymentMethod.removed_at.is_(None))
         .order_by(PaymentMethod.id)
     )
-    records = gate.select(stmt, model=PaymentMethod, permission=READ_PERMISSION, action="list")
+    records = gate.select(
+        stmt, model=PaymentMethod, permission=READ_PERMISSION, action="list", about_patient=patient_id
+    )
     return [_view(r) for r in records]
 
 
@@ -174,4 +176,5 @@ def remove_payment_method(*, gate: PHIGate, patient_id: uuid.UUID, method_id: uu
         method_id,
         {"removed_at": utcnow(), "processor_token": None, "routing_number": None, "account_number": None},
         permission=MANAGE_PERMISSION,
+        action="delete",
     )

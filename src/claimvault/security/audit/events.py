@@ -1,8 +1,8 @@
-"""The audit record: one event per access to protected data, per change, per security event, per denial.
+"""Writing audit events: one per access to protected data, per change, per security event, per denial.
 
-Events hold ids, field names and codes, never protected values. They are written in the caller's transaction
-(so a change never commits without its event); denials are written in their own transaction because the
-failing operation rolls back.
+Events hold ids, field names and codes, never protected values. They are written as pending events in the
+caller's transaction (so a change never commits without its event); the sequencer later gives them positions in
+the tamper-evident log. Denials are written in their own transaction because the failing operation rolls back.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from claimvault.security.audit.canonical import check_codes
+from claimvault.security.audit.models import PendingAuditEvent
 from claimvault.security.context import AccessContext
-from claimvault.security.models import AuditEvent
+from claimvault.storage.database import AUDIT_PENDING_FLAG as PENDING_FLAG
 
 
 def build_event(
@@ -30,10 +32,12 @@ def build_event(
     reason: str | None = None,
     organization_id: uuid.UUID | None = None,
     source_address: str | None = None,
+    user_agent: str | None = None,
     actor_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    return AuditEvent(
+) -> PendingAuditEvent:
+    check_codes(action=action, outcome=outcome, entity_type=entity_type)
+    return PendingAuditEvent(
         organization_id=organization_id if organization_id is not None else (ctx.organization_id if ctx else None),
         action=action,
         outcome=outcome,
@@ -50,11 +54,13 @@ def build_event(
         request_id=ctx.request_id if ctx else None,
         session_id=ctx.session_id if ctx else None,
         source_address=ctx.source_address if ctx else source_address,
+        user_agent=ctx.user_agent if ctx else user_agent,
         reason=reason,
         detail=detail or {},
     )
 
 
-def record(session: Session, event: AuditEvent) -> None:
-    """Write ``event`` in the session's current transaction."""
+def record(session: Session, event: PendingAuditEvent) -> None:
+    """Write ``event`` in the session's current transaction (it is sequenced once that transaction commits)."""
     session.add(event)
+    session.info[PENDING_FLAG] = True

@@ -1,0 +1,94 @@
+"""The canonical body of a sequenced audit event: the exact text that is hashed into the chain and the tree.
+
+A body is two lines. The first is a header of the values that are also kept in queryable columns, in the form
+the databases print them (so ``audit verify`` compares columns and body inside SQL); the second is the whole
+event as JSON with sorted keys, ASCII only. Leaf data for the Merkle tree is the body's bytes.
+
+    cv1|<position>|<event id hex>|<recorded at, UTC, YYYY-MM-DD HH:MM:SS.ffffff>|<org hex>|<actor hex>|
+    <action>|<outcome>|<entity type>|<entity id hex>|<patient count>|<patient id hex,...>
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from claimvault.security.audit.models import PendingAuditEvent
+
+FORMAT = "cv1"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# Codes that go into the header: no separators, no line breaks, no free text.
+CODE = re.compile(r"^[a-z0-9_.:-]{0,64}$")
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _hex(value: uuid.UUID | None) -> str:
+    return value.hex if value is not None else ""
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def patient_uuids(event: PendingAuditEvent) -> list[uuid.UUID]:
+    return sorted({uuid.UUID(str(p)) for p in event.patient_ids or ()})
+
+
+def canonical_body(*, position: int, event: PendingAuditEvent) -> str:
+    """The body of ``event`` at ``position``. Deterministic: the same event and position give the same text."""
+    recorded_at = as_utc(event.recorded_at)
+    patients = patient_uuids(event)
+    header = "|".join(
+        [
+            FORMAT,
+            str(position),
+            event.id.hex,
+            recorded_at.strftime(TIME_FORMAT),
+            _hex(event.organization_id),
+            _hex(event.actor_id),
+            event.action,
+            event.outcome,
+            event.entity_type or "",
+            _hex(event.entity_id),
+            str(len(patients)),
+            ",".join(p.hex for p in patients),
+        ]
+    )
+    payload: dict[str, Any] = {
+        "position": position,
+        "id": str(event.id),
+        "recorded_at": recorded_at.isoformat(),
+        "organization_id": _str(event.organization_id),
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor_type": event.actor_type,
+        "actor_id": _str(event.actor_id),
+        "actor_name": event.actor_name,
+        "roles": sorted(event.roles or []),
+        "permission": event.permission,
+        "entity_type": event.entity_type,
+        "entity_id": _str(event.entity_id),
+        "patient_ids": [str(p) for p in patients],
+        "fields": sorted(event.fields or []),
+        "purpose_of_use": event.purpose_of_use,
+        "request_id": event.request_id,
+        "session_id": _str(event.session_id),
+        "source_address": event.source_address,
+        "user_agent": event.user_agent,
+        "reason": event.reason,
+        "detail": event.detail or {},
+    }
+    return header + "\n" + json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def check_codes(**codes: str | None) -> None:
+    """Refuse header values that could break the body's layout (raised where the event is built, not later)."""
+    for name, value in codes.items():
+        if value is not None and not CODE.match(value):
+            raise ValueError(f"Audit {name} must be a short lowercase code.")
