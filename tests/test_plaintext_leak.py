@@ -42,6 +42,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from claimvault.accounts.services import add_membership, create_user
@@ -54,6 +55,7 @@ from claimvault.security.crypto.blobs import build_blob_store, read_blob, store_
 from claimvault.security.crypto.provider import LocalKeyring
 from claimvault.security.data_policy import load_data_policy
 from claimvault.security.gate import open_gate
+from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission
 from claimvault.storage import backup as backups
 from claimvault.web.app import EXTRA_PROTECTED_NAMES, create_app
@@ -501,3 +503,39 @@ def test_scanner_reports_a_planted_marker(scenario: Scenario) -> None:
         assert {leak.split(" ")[0] for leak in find_leaks(scenario.markers, {"csv": shown.encode()})} == {"phone1b"}
     _, member_id = scenario.markers.values["member2b"]
     assert find_leaks(scenario.markers, {"csv": member_id.lower().encode("utf-16-le")})
+
+
+def test_audit_trail_and_its_exports_hold_no_plaintext(scenario: Scenario) -> None:
+    """The audit log itself, a checkpoint, and its exports as JSON lines and FHIR bundles: ids and codes only."""
+    from claimvault.security.audit.checkpoints import CheckpointSigner
+    from claimvault.security.audit.checkpoints import DirectorySink as CheckpointDirectory
+    from claimvault.security.audit.export.service import run_export
+    from claimvault.security.audit.export.sinks import DirectorySink as ExportDirectory
+    from claimvault.security.audit.verify import write_checkpoint
+    from claimvault.security.context import system_context
+    from claimvault.storage.database import AUDIT_READER
+
+    runtime = scenario.runtime
+    out = scenario.workdir / "audit-out"
+    signer = CheckpointSigner.load_or_create(out / "checkpoint.key")
+    write_checkpoint(
+        db=runtime.db, signer=signer, sink=CheckpointDirectory(out / "checkpoints"), sequencer=runtime.sequencer
+    )
+    ctx = system_context("audit export", organization_id=None, permissions={Permission.AUDIT_READ})
+    for fmt in ("jsonl", "fhir"):
+        result = run_export(
+            db=runtime.db,
+            ctx=ctx,
+            cursor=f"leak-{fmt}",
+            fmt=fmt,
+            organization_id=None,
+            sink=ExportDirectory(out / fmt, fmt=fmt),
+        )
+        assert result.count > 0
+    files = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with runtime.db.session(tenant_id=None, audit_role=AUDIT_READER) as s:
+        files["audit_events bodies"] = "\n".join(s.scalars(select(AuditEvent.body))).encode()
+    # Control: the exports and the log really hold this organization's events (its id shows).
+    assert any(str(scenario.org_id).encode() in blob for blob in files.values())
+    leaks = find_leaks(scenario.markers, files)
+    assert not leaks, "plaintext found:\n" + "\n".join(leaks)
