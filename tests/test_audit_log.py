@@ -172,7 +172,7 @@ def test_editing_a_field_in_the_body_is_detected(log: Log) -> None:
     position, body, _ = rows[5]
     log.tamper(
         "UPDATE audit_events SET body = :b WHERE position = :p",
-        b=body.replace('"outcome":"success"', '"outcome":"failure"'),
+        b=body.replace("\n{", '\n{"forged":1,', 1),
         p=position,
     )
     result = log.verify()
@@ -244,7 +244,7 @@ def test_inserting_a_forged_row_is_detected(log: Log) -> None:
         "UPDATE audit_events SET position = position - 999 WHERE position >= 1000",
         p=at,
     )
-    forged = rows[at][1].replace('"outcome":"success"', '"outcome":"failure"')
+    forged = rows[at][1].replace("\n{", '\n{"forged":1,', 1)
     chain = hashlib.sha256(rows[at - 1][2] + leaf_hash(forged.encode())).digest()
     log.tamper(
         "INSERT INTO audit_events (position, id, recorded_at, action, outcome, patient_count, body, chain_hash) "
@@ -293,7 +293,7 @@ def test_recomputing_every_hash_after_an_edit_is_caught_by_the_checkpoints(log: 
     previous = GENESIS
     for position, body, _ in rows:
         if position == target:
-            body = body.replace('"outcome":"success"', '"outcome":"failure"')
+            body = body.replace("\n{", '\n{"forged":1,', 1)
         previous = hashlib.sha256(previous + leaf_hash(body.encode())).digest()
         log.tamper(
             "UPDATE audit_events SET body = :b, chain_hash = :c WHERE position = :p",
@@ -375,3 +375,64 @@ def test_inclusion_proof_checks_out_and_rejects_corruption(log: Log) -> None:
     other_key = CheckpointSigner.load_or_create(log.sink.directory.parent / "other.key").public_key
     assert check_proof(proof, public_key=other_key)
     assert check_proof("not json", public_key=log.signer.public_key)
+
+
+def test_canonical_body_round_trips_every_field_and_leaves_out_empty_ones() -> None:
+    from datetime import UTC, datetime
+
+    from claimvault.security.audit.canonical import canonical_body, parse_body
+
+    patient, org, actor, session = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    full = PendingAuditEvent(
+        id=uuid.uuid4(),
+        organization_id=org,
+        recorded_at=datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=UTC),
+        action="update",
+        outcome="success",
+        actor_type="user",
+        actor_id=actor,
+        actor_name=None,
+        roles=["biller"],
+        permission="patient:update",
+        entity_type="patients",
+        entity_id=patient,
+        patient_ids=[str(patient)],
+        fields=["family_name"],
+        purpose_of_use="HPAYMT",
+        request_id="r1",
+        session_id=session,
+        source_address="10.0.0.1",
+        user_agent="probe/1.0",
+        reason=None,
+        detail={"count": 1},
+    )
+    body = canonical_body(position=42, event=full)
+    event = parse_body(body)
+    assert event == {
+        "position": 42,
+        "id": str(full.id),
+        "recorded_at": "2026-11-24T10:00:00.123456+00:00",
+        "organization_id": str(org),
+        "actor_id": str(actor),
+        "action": "update",
+        "outcome": "success",
+        "entity_type": "patients",
+        "entity_id": str(patient),
+        "patient_ids": [str(patient)],
+        "actor_type": "user",
+        "actor_name": None,
+        "roles": ["biller"],
+        "permission": "patient:update",
+        "fields": ["family_name"],
+        "purpose_of_use": "HPAYMT",
+        "request_id": "r1",
+        "session_id": str(session),
+        "source_address": "10.0.0.1",
+        "user_agent": "probe/1.0",
+        "reason": None,
+        "detail": {"count": 1},
+    }
+    assert "actor_name" not in body and "reason" not in body  # empty fields are left out of the hashed text
+    assert canonical_body(position=42, event=full) == body  # deterministic
+    with pytest.raises(ValueError):
+        parse_body("cv0|1|2")

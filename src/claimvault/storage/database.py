@@ -70,10 +70,14 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+READ_ONLY_OPTION = "claimvault_read_only"
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     # The driver runs in autocommit mode (isolation_level=None); we emit BEGIN so transactions and SAVEPOINTs
-    # behave as SQLAlchemy expects. IMMEDIATE takes the write lock up front, avoiding upgrade deadlocks.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # behave as SQLAlchemy expects. IMMEDIATE takes the write lock up front, avoiding upgrade deadlocks; a
+    # read-only session takes no write lock, so long readers (audit verification) run beside writers.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -96,17 +100,27 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.dialect == "postgresql"
 
+    @property
+    def shares_one_connection(self) -> bool:
+        """True when every session nests in one outer connection (tests): no parallel sessions then."""
+        return isinstance(self.bind, Connection)
+
     @contextmanager
-    def session(self, *, tenant_id: uuid.UUID | None, audit_role: str | None = None) -> Iterator[Session]:
+    def session(
+        self, *, tenant_id: uuid.UUID | None, audit_role: str | None = None, read_only: bool = False
+    ) -> Iterator[Session]:
         """One transaction, committed on success and rolled back on any exception.
 
         ``tenant_id`` must come from a checked membership or a system context, never from request input.
-        ``audit_role`` (``sequencer`` or ``reader``) is only for the audit log's own machinery.
+        ``audit_role`` (``sequencer`` or ``reader``) is only for the audit log's own machinery. ``read_only`` (for
+        long reads) takes no write lock on SQLite.
         """
         session = self._factory()
         session.info[TENANT_KEY] = tenant_id
         try:
             with session.begin():
+                if read_only and not self.is_postgresql and not isinstance(self.bind, Connection):
+                    session.connection(execution_options={READ_ONLY_OPTION: True})
                 if self.is_postgresql:
                     session.execute(
                         text("SELECT set_config(:name, :value, true), set_config(:audit, :role, true)"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -32,6 +33,31 @@ _PG_HEADER = (
 
 def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def stream_batches(
+    session: Session, *, start: int = 0, stop: int | None = None
+) -> Iterator[list[tuple[int, str, bytes]]]:
+    """Yield lists of ``(position, body, chain_hash)`` rows in position order, straight from the driver's cursor
+    (a server-side cursor on PostgreSQL): verification reads every event, so per-row overhead matters."""
+    pg = _is_pg(session)
+    mark = "%s" if pg else "?"
+    sql = f"SELECT position, body, chain_hash FROM audit_events WHERE position >= {mark}"  # noqa: S608 - constant
+    params: list[int] = [start]
+    if stop is not None:
+        sql += f" AND position < {mark}"
+        params.append(stop)
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    cursor: Any = raw.cursor(name="claimvault_audit_stream") if pg else raw.cursor()
+    try:
+        if pg:
+            cursor.itersize = FETCH
+        cursor.execute(sql + " ORDER BY position", params)
+        while rows := cursor.fetchmany(FETCH):
+            yield rows
+    finally:
+        cursor.close()
 
 
 def stream_log(session: Session, *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, str, bytes]]:
@@ -73,7 +99,7 @@ def first_column_mismatch(session: Session) -> int | None:
     else:
         sql = (
             f"SELECT min(e.position) FROM audit_events e "  # noqa: S608 - constant fragments, no input
-            f"WHERE substr(e.body, 1, length({_SQLITE_HEADER})) IS NOT {_SQLITE_HEADER}"
+            f"WHERE instr(e.body, {_SQLITE_HEADER}) IS NOT 1"
         )
     value = session.execute(text(sql)).scalar()
     return None if value is None else int(value)
@@ -90,7 +116,7 @@ def first_reference_mismatch(session: Session) -> int | None:
     else:
         listed = (
             "SELECT min(r.position) FROM audit_patient_refs r JOIN audit_events e ON e.position = r.position "
-            "WHERE instr(substr(e.body, 1, instr(e.body, char(10))), r.patient_id) = 0 "
+            "WHERE NOT (instr(e.body, r.patient_id) BETWEEN 1 AND instr(e.body, char(10))) "
             "OR r.organization_id IS NOT e.organization_id"
         )
     counted = (

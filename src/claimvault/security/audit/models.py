@@ -8,7 +8,6 @@ columns beside the body for querying; ``audit verify`` checks them, and the pati
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from functools import cached_property
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from claimvault.security.audit.canonical import parse_body
 from claimvault.storage.base import Base, IdMixin, utcnow
 
 
@@ -79,9 +79,8 @@ class AuditEvent(Base):
 
     @cached_property
     def payload(self) -> dict[str, Any]:
-        """The event as recorded (the body's JSON line)."""
-        data: dict[str, Any] = json.loads(self.body.split("\n", 1)[1])
-        return data
+        """The whole event as recorded in the body."""
+        return parse_body(self.body)
 
     @property
     def actor_type(self) -> str:

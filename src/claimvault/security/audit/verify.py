@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.orm import Session
 
 from claimvault.security.audit.checkpoints import Checkpoint, CheckpointSigner, CheckpointSink
-from claimvault.security.audit.log import first_column_mismatch, first_reference_mismatch, stream_log
+from claimvault.security.audit.log import first_column_mismatch, first_reference_mismatch, stream_batches, stream_log
 from claimvault.security.audit.merkle import EMPTY_ROOT, CompactRange
 from claimvault.security.audit.sequencer import GENESIS, Sequencer
 from claimvault.storage.database import AUDIT_READER, Database
@@ -68,46 +70,81 @@ def verify_log(*, db: Database, checkpoints: Sequence[Checkpoint], public_key: E
             result.fail(f"checkpoints at tree size {size} disagree (a fork)", None)
 
     good_until = 0  # every position below this is covered by a checkpoint the log reproduces (or by the chain)
+    # The column and reference checks are plain SQL scans: run them beside the hashing pass (the drivers release
+    # the GIL while the database works), unless every session shares one connection (tests).
+    parallel = not db.shares_one_connection
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = (
+            [pool.submit(_sql_check, db, first_column_mismatch), pool.submit(_sql_check, db, first_reference_mismatch)]
+            if parallel
+            else []
+        )
+        with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
+            cr = CompactRange()
+            if 0 in by_size:
+                good_until = _check(result, by_size[0], size=0, root=EMPTY_ROOT, chain=GENESIS, good_until=good_until)
+            expected, broken, good_until = _hash_pass(session, result, cr, by_size, good_until)
+            result.events = expected
+            result.root_hash = cr.root()
+            if not broken:
+                longest = max((cp.tree_size for cp in valid), default=0)
+                if longest > expected:
+                    result.fail(
+                        f"the log ends at {expected} events but a checkpoint covers {longest}: truncated", expected
+                    )
+            if parallel:
+                column, reference = (f.result() for f in futures)
+            else:
+                column, reference = first_column_mismatch(session), first_reference_mismatch(session)
+    if column is not None:
+        result.fail(f"event at position {column}: a column differs from the recorded event", column)
+    if reference is not None:
+        result.fail(f"event at position {reference}: patient references differ from the event", reference)
+    return result
+
+
+def _sql_check(db: Database, check: Callable[[Session], int | None]) -> int | None:
+    with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
+        return check(session)
+
+
+def _hash_pass(
+    session: Session,
+    result: VerifyResult,
+    cr: CompactRange,
+    by_size: dict[int, list[Checkpoint]],
+    good_until: int,
+) -> tuple[int, bool, int]:
+    """Recompute leaves, chain and tree over the whole log; returns (events, broken, good_until)."""
     sha256 = hashlib.sha256
-    with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
-        cr = CompactRange()
-        append = cr.append
-        previous = GENESIS
-        expected = 0
-        check_at = by_size
-        if 0 in check_at:
-            good_until = _check(result, check_at[0], size=0, root=EMPTY_ROOT, chain=GENESIS, good_until=good_until)
-        broken = False
-        for position, body, chain in stream_log(session):
+    leaf_prefix = sha256(b"\x00")
+    previous = GENESIS
+    expected = 0
+    for rows in stream_batches(session):
+        leaves: list[bytes] = []
+        for position, body, chain in rows:
             if position != expected:
+                cr.extend(leaves)
                 result.fail(f"position {expected} is missing or out of order (found {position} next)", expected)
-                broken = True
-                break
-            leaf = sha256(b"\x00" + body.encode("ascii")).digest()
+                return expected, True, good_until
+            h = leaf_prefix.copy()
+            h.update(body.encode("ascii"))
+            leaf = h.digest()
             previous = sha256(previous + leaf).digest()
             if previous != chain:
+                cr.extend(leaves)
                 result.fail(f"event at position {position} does not match its chain hash", position)
-                broken = True
-                break
-            append(leaf)
+                return expected, True, good_until
+            leaves.append(leaf)
             expected += 1
-            if expected in check_at:
+            if expected in by_size:
+                cr.extend(leaves)
+                leaves = []
                 good_until = _check(
-                    result, check_at[expected], size=expected, root=cr.root(), chain=previous, good_until=good_until
+                    result, by_size[expected], size=expected, root=cr.root(), chain=previous, good_until=good_until
                 )
-        result.events = expected
-        result.root_hash = cr.root()
-        if not broken:
-            longest = max((cp.tree_size for cp in valid), default=0)
-            if longest > expected:
-                result.fail(f"the log ends at {expected} events but a checkpoint covers {longest}: truncated", expected)
-        column = first_column_mismatch(session)
-        if column is not None:
-            result.fail(f"event at position {column}: a column differs from the recorded event", column)
-        reference = first_reference_mismatch(session)
-        if reference is not None:
-            result.fail(f"event at position {reference}: patient references differ from the event", reference)
-    return result
+        cr.extend(leaves)
+    return expected, False, good_until
 
 
 def _check(
