@@ -39,12 +39,13 @@ def _str(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def patient_uuids(event: PendingAuditEvent) -> list[uuid.UUID]:
+def patient_uuids(event: PendingAuditEvent | Any) -> list[uuid.UUID]:
     return sorted({uuid.UUID(str(p)) for p in event.patient_ids or ()})
 
 
-def canonical_body(*, position: int, event: PendingAuditEvent) -> str:
-    """The body of ``event`` at ``position``. Deterministic: the same event and position give the same text."""
+def canonical_body(*, position: int, event: PendingAuditEvent | Any) -> str:
+    """The body of ``event`` (a pending event, or a row of its table) at ``position``. Deterministic: the same
+    event and position give the same text."""
     recorded_at = as_utc(event.recorded_at)
     patients = patient_uuids(event)
     header = "|".join(

@@ -55,9 +55,9 @@ class Sequencer:
                 got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
                 if not got.scalar():
                     return 0
-            pending = list(
-                session.scalars(select(PendingAuditEvent).order_by(PendingAuditEvent.id).limit(self.batch_size))
-            )
+            table = PendingAuditEvent.__table__
+            # Plain rows (attribute access like the model, without the ORM's per-object bookkeeping).
+            pending: list[Any] = list(session.execute(select(table).order_by(table.c.id).limit(self.batch_size)).all())
             if not pending:
                 return 0
             last = session.execute(

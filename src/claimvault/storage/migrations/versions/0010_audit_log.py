@@ -20,8 +20,10 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-TENANT = "NULLIF(current_setting('claimvault.org_id', true), '')::uuid"
-AUDIT_ROLE = "current_setting('claimvault.audit_role', true)"
+# Wrapped in sub-selects so PostgreSQL evaluates each setting once per query, not once per row: verification and
+# queries scan many audit rows.
+TENANT = "(SELECT NULLIF(current_setting('claimvault.org_id', true), '')::uuid)"
+AUDIT_ROLE = "(SELECT current_setting('claimvault.audit_role', true))"
 LOG_TABLES = ("audit_events", "audit_patient_refs")
 
 

@@ -1,0 +1,266 @@
+"""Audit append throughput: concurrent writers recording events while the background sequencer chains them.
+
+Run from the repository root:
+
+    .venv/bin/python bench/audit_append.py                                  # SQLite only
+    .venv/bin/python bench/audit_append.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+Per backend it builds a throw-away database with the real migrations (as ``gate_read.py`` does; PostgreSQL
+through the NOBYPASSRLS application role, with a connection pool big enough for every writer). Each of
+``--writers`` threads runs ``--events-per-writer`` short transactions that each record ONE audit event, exactly as
+a request does: ``with db.session(tenant_id=org) as s: record(s, build_event(ctx, action="read", ...))``.
+
+- *baseline*: the same writers, the same rows, no sequencer (``db.on_audit_commit`` unset): the events stay in
+  ``audit_pending``. The rate is events committed per second.
+- *audited*: the server's wiring (``db.on_audit_commit = sequencer.notify`` and ``sequencer.start()``, as
+  ``claimvault serve`` does). The rate is events fully sequenced into ``audit_events`` (position, body, chain
+  hash, patient references) per second of wall time, from the start until the last event is sequenced.
+
+Afterwards the log must hold exactly writers x events-per-writer new events (the same entity ids, nothing left
+pending), and ``write_checkpoint`` + ``verify_log`` with a fresh signing key must pass. Target: at least 5,000
+events/s on PostgreSQL (``PASS``/``FAIL``); SQLite, which has a single writer, is reported for information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from gate_read import postgres_database, sqlite_database
+from sqlalchemy import text
+
+from claimvault.accounts.services import create_organization
+from claimvault.ids import uuid7
+from claimvault.security.audit.checkpoints import CheckpointSigner, DirectorySink
+from claimvault.security.audit.events import build_event, record
+from claimvault.security.audit.log import log_size
+from claimvault.security.audit.sequencer import BATCH_SIZE, Sequencer
+from claimvault.security.audit.verify import verify_log, write_checkpoint
+from claimvault.security.context import UserContext
+from claimvault.security.crypto.keys import KeyService
+from claimvault.security.crypto.provider import LocalKeyring
+from claimvault.storage.database import AUDIT_READER, AUDIT_SEQUENCER, Database, create_db_engine
+
+TARGET = 5_000  # events per second, PostgreSQL
+WAIT = 600.0  # seconds to wait for the sequencer to catch up before giving up
+
+
+class CountingSequencer(Sequencer):
+    """The real sequencer, noting when the ``target``-th event of the run has been sequenced."""
+
+    def __init__(self, db: Database, *, batch_size: int, target: int) -> None:
+        super().__init__(db, batch_size=batch_size)
+        self.target = target
+        self.sequenced = 0
+        self.batches = 0
+        self.finished = threading.Event()
+        self.finished_at = 0.0
+
+    def sequence_batch(self) -> int:
+        done = super().sequence_batch()
+        if done:
+            self.sequenced += done
+            self.batches += 1
+            if self.sequenced >= self.target and not self.finished.is_set():
+                self.finished_at = time.perf_counter()
+                self.finished.set()
+        return done
+
+
+# Databases ------------------------------------------------------------------------------------------------------
+@contextmanager
+def database(name: str, workdir: Path, admin_url: str | None, *, pool: int) -> Iterator[Database]:
+    if name == "sqlite":
+        with sqlite_database(workdir) as db:
+            yield db
+        return
+    assert admin_url is not None
+    with postgres_database(admin_url) as small:
+        # Same database and application role, with a pool that does not make the writers queue for connections.
+        url = small.engine.url.render_as_string(hide_password=False)
+        db = Database(create_db_engine(url, pool_size=pool))
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+# The writers ----------------------------------------------------------------------------------------------------
+def run_writers(
+    db: Database, org: uuid.UUID, *, writers: int, per_writer: int, per_transaction: int = 1
+) -> tuple[float, float, list[uuid.UUID]]:
+    """Start ``writers`` threads that each record ``per_writer`` events, ``per_transaction`` per transaction.
+
+    Returns the start time (all threads ready), the time the last writer finished, and the entity ids written.
+    """
+    ready = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+    written: list[list[uuid.UUID]] = [[] for _ in range(writers)]
+    users = [uuid7() for _ in range(writers)]
+    sessions = [uuid7() for _ in range(writers)]
+
+    def writer(n: int) -> None:
+        patients = [uuid7() for _ in range(per_writer)]
+        ready.wait()
+        try:
+            for start in range(0, len(patients), per_transaction):
+                ctx = UserContext(  # one request: a fresh context (request id) per transaction
+                    user_id=users[n],
+                    organization_id=org,
+                    roles=frozenset({"biller"}),
+                    source_address=f"198.51.100.{n + 1}",
+                    session_id=sessions[n],
+                    user_agent="Mozilla/5.0 (bench)",
+                )
+                chunk = patients[start : start + per_transaction]
+                with db.session(tenant_id=org) as s:
+                    for patient in chunk:
+                        record(
+                            s,
+                            build_event(
+                                ctx,
+                                action="read",
+                                permission="patient:read",
+                                entity_type="patients",
+                                entity_id=patient,
+                                patient_ids=[patient],
+                                fields=["given_name", "family_name", "birth_date"],
+                            ),
+                        )
+                written[n].extend(chunk)
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,), name=f"bench-writer-{n}") for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    ended = time.perf_counter()
+    if errors:
+        raise SystemExit(f"a writer failed: {type(errors[0]).__name__}: {errors[0]}")
+    return started, ended, [p for ids in written for p in ids]
+
+
+def pending_count(db: Database) -> int:
+    with db.session(tenant_id=None, audit_role=AUDIT_SEQUENCER) as session:
+        return int(session.execute(text("SELECT count(*) FROM audit_pending")).scalar_one())
+
+
+def entity_ids_from(db: Database, position: int) -> list[uuid.UUID]:
+    with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
+        rows = session.execute(text("SELECT entity_id FROM audit_events WHERE position >= :p"), {"p": position})
+        return [v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in rows]
+
+
+def size_of_log(db: Database) -> int:
+    with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
+        return log_size(session)
+
+
+# The measurement ------------------------------------------------------------------------------------------------
+def run_backend(name: str, workdir: Path, args: argparse.Namespace) -> bool:
+    total = args.writers * args.events_per_writer
+    with database(name, workdir, args.postgres, pool=args.writers + 2) as db:
+        keys = KeyService(LocalKeyring.create(workdir / f"keyring-{name}.json"))
+        org = create_organization(
+            db=db, keys=keys, ctx=None, slug=f"bench-append-{secrets.token_hex(3)}", name="Bench Append"
+        ).id
+        plain = Sequencer(db)
+        plain.drain()
+
+        # Warm-up (connections, caches), then the baseline: pending events only, no sequencer.
+        run_writers(db, org, writers=args.writers, per_writer=max(10, args.events_per_writer // 20))
+        plain.drain()
+        started, ended, _ = run_writers(
+            db, org, writers=args.writers, per_writer=args.events_per_writer, per_transaction=args.per_transaction
+        )
+        baseline = total / (ended - started)
+        plain.drain()  # not timed: the audited run starts with nothing pending
+        if pending_count(db):
+            raise SystemExit("events were left pending before the audited run")
+
+        # Audited: the server's wiring, the sequencer in its background thread.
+        first = size_of_log(db)
+        sequencer = CountingSequencer(db, batch_size=args.batch, target=total)
+        db.on_audit_commit = sequencer.notify
+        sequencer.start()
+        try:
+            started, ended, ids = run_writers(
+                db, org, writers=args.writers, per_writer=args.events_per_writer, per_transaction=args.per_transaction
+            )
+            if not sequencer.finished.wait(WAIT):
+                raise SystemExit(f"only {sequencer.sequenced} of {total} events sequenced after {WAIT:.0f} s")
+            done = sequencer.finished_at
+        finally:
+            sequencer.stop()
+            db.on_audit_commit = None
+        audited = total / (done - started)
+        committed = total / (ended - started)
+
+        # Nothing lost: exactly the events written, nothing pending, and the whole log verifies.
+        last = size_of_log(db)
+        found = entity_ids_from(db, first)
+        if last - first != total or sorted(found) != sorted(ids) or pending_count(db):
+            raise SystemExit(f"expected {total} new events, found {last - first} ({pending_count(db)} pending)")
+        signer = CheckpointSigner(Ed25519PrivateKey.generate())
+        sink = DirectorySink(workdir / f"checkpoints-{name}")
+        write_checkpoint(db=db, signer=signer, sink=sink)
+        result = verify_log(db=db, checkpoints=sink.read_all(), public_key=signer.public_key)
+        if not result.ok or result.events != last:
+            raise SystemExit(f"verify_log failed: {result.problems[:3]}")
+
+    primary = name == "postgresql"
+    ok = audited >= TARGET or not primary
+    verdict = ("PASS" if audited >= TARGET else "FAIL") if primary else "info"
+    print(
+        f"{name:<10} {args.writers} writers x {args.events_per_writer} ({args.per_transaction}/txn): "
+        f"sequenced {audited:7,.0f} events/s "
+        f"(writers done at {committed:7,.0f}/s; {sequencer.batches} batches, mean {total / sequencer.batches:,.0f})  "
+        f"baseline, pending only {baseline:7,.0f} events/s  ratio {audited / baseline:5.3f}x  "
+        f"(target >= {TARGET:,}/s) {verdict}"
+    )
+    print(f"{name:<10} log verified: {result.events:,} events, all {total:,} of the run present, none pending")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", metavar="URL", help="superuser URL; also benchmark PostgreSQL")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
+    parser.add_argument("--writers", type=int, default=8, help="concurrent writer threads (default 8)")
+    parser.add_argument("--events-per-writer", type=int, default=1000, help="transactions per writer (default 1000)")
+    parser.add_argument(
+        "--per-transaction",
+        type=int,
+        default=1,
+        help="events per writer transaction (default 1, a request; more models bulk work such as imports)",
+    )
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE, help=f"sequencer batch size (default {BATCH_SIZE})")
+    args = parser.parse_args(argv)
+    if args.writers < 1 or args.events_per_writer < 1 or args.batch < 1:
+        parser.error("--writers, --events-per-writer and --batch must be positive")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="claimvault-bench-") as tmp:
+        workdir = Path(tmp)
+        if not args.no_sqlite:
+            ok = run_backend("sqlite", workdir, args) and ok
+        if args.postgres:
+            ok = run_backend("postgresql", workdir, args) and ok
+    print("overall:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
