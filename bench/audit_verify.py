@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gate_read import postgres_database, sqlite_database
@@ -51,12 +51,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from claimvault.accounts.services import create_organization
-from claimvault.security.audit.canonical import as_utc, canonical_body, patient_uuids
 from claimvault.security.audit.checkpoints import CheckpointSigner, DirectorySink
 from claimvault.security.audit.log import FETCH, first_column_mismatch, first_reference_mismatch, stream_log
 from claimvault.security.audit.merkle import CompactRange, leaf_hash
 from claimvault.security.audit.models import AuditEvent, AuditPatientRef, PendingAuditEvent
-from claimvault.security.audit.sequencer import GENESIS, Sequencer, chain_next
+from claimvault.security.audit.sequencer import GENESIS, Sequencer, chain_next, sequenced_rows
 from claimvault.security.audit.verify import verify_log, write_checkpoint
 from claimvault.security.crypto.keys import KeyService
 from claimvault.security.crypto.provider import LocalKeyring
@@ -160,38 +159,6 @@ class EventFactory:
             reason="not_permitted" if denied else None,
             detail={"rows": rng.randrange(1, 50)} if action in ("list", "search", "export") else {},
         )
-
-
-def sequenced_rows(
-    events: list[FakePending], *, position: int, previous: bytes
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
-    """The rows ``Sequencer.sequence_batch`` writes for ``events`` (same code, line for line), and the chain head."""
-    rows: list[dict[str, Any]] = []
-    refs: list[dict[str, Any]] = []
-    for fake in events:
-        event = cast(PendingAuditEvent, fake)
-        body = canonical_body(position=position, event=event)
-        previous = chain_next(previous, leaf_hash(body.encode("ascii")))
-        patients = patient_uuids(event)
-        rows.append(
-            {
-                "position": position,
-                "id": event.id,
-                "organization_id": event.organization_id,
-                "recorded_at": as_utc(event.recorded_at),
-                "actor_id": event.actor_id,
-                "action": event.action,
-                "outcome": event.outcome,
-                "entity_type": event.entity_type,
-                "entity_id": event.entity_id,
-                "patient_count": len(patients),
-                "body": body,
-                "chain_hash": previous,
-            }
-        )
-        refs.extend({"position": position, "patient_id": p, "organization_id": event.organization_id} for p in patients)
-        position += 1
-    return rows, refs, previous
 
 
 # Building the log -----------------------------------------------------------------------------------------------

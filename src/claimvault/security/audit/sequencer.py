@@ -17,7 +17,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
@@ -36,6 +36,38 @@ BATCH_SIZE = 2000
 
 def chain_next(previous: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(previous + leaf).digest()
+
+
+def sequenced_rows(
+    pending: Sequence[Any], *, position: int, previous: bytes
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    """The log rows and patient references for ``pending`` events (pending rows or events) given positions from
+    ``position`` on, chained after ``previous``; also returns the new chain head."""
+    events: list[dict[str, Any]] = []
+    refs: list[dict[str, Any]] = []
+    for event in pending:
+        body = canonical_body(position=position, event=event)
+        previous = chain_next(previous, leaf_hash(body.encode("ascii")))
+        patients = patient_uuids(event)
+        events.append(
+            {
+                "position": position,
+                "id": event.id,
+                "organization_id": event.organization_id,
+                "recorded_at": as_utc(event.recorded_at),
+                "actor_id": event.actor_id,
+                "action": event.action,
+                "outcome": event.outcome,
+                "entity_type": event.entity_type,
+                "entity_id": event.entity_id,
+                "patient_count": len(patients),
+                "body": body,
+                "chain_hash": previous,
+            }
+        )
+        refs.extend({"position": position, "patient_id": p, "organization_id": event.organization_id} for p in patients)
+        position += 1
+    return events, refs, previous
 
 
 class Sequencer:
@@ -65,32 +97,7 @@ class Sequencer:
             ).first()
             position = last[0] + 1 if last else 0
             previous = bytes(last[1]) if last else GENESIS
-            events: list[dict[str, Any]] = []
-            refs: list[dict[str, Any]] = []
-            for event in pending:
-                body = canonical_body(position=position, event=event)
-                previous = chain_next(previous, leaf_hash(body.encode("ascii")))
-                patients = patient_uuids(event)
-                events.append(
-                    {
-                        "position": position,
-                        "id": event.id,
-                        "organization_id": event.organization_id,
-                        "recorded_at": as_utc(event.recorded_at),
-                        "actor_id": event.actor_id,
-                        "action": event.action,
-                        "outcome": event.outcome,
-                        "entity_type": event.entity_type,
-                        "entity_id": event.entity_id,
-                        "patient_count": len(patients),
-                        "body": body,
-                        "chain_hash": previous,
-                    }
-                )
-                refs.extend(
-                    {"position": position, "patient_id": p, "organization_id": event.organization_id} for p in patients
-                )
-                position += 1
+            events, refs, _ = sequenced_rows(pending, position=position, previous=previous)
             session.execute(insert(AuditEvent), events)
             if refs:
                 session.execute(insert(AuditPatientRef), refs)

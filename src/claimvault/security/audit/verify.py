@@ -83,7 +83,7 @@ def verify_log(*, db: Database, checkpoints: Sequence[Checkpoint], public_key: E
             cr = CompactRange()
             if 0 in by_size:
                 good_until = _check(result, by_size[0], size=0, root=EMPTY_ROOT, chain=GENESIS, good_until=good_until)
-            expected, broken, good_until = _hash_pass(session, result, cr, by_size, good_until)
+            expected, _, broken, good_until = _hash_pass(session, result, cr, by_size, good_until)
             result.events = expected
             result.root_hash = cr.root()
             if not broken:
@@ -114,19 +114,21 @@ def _hash_pass(
     cr: CompactRange,
     by_size: dict[int, list[Checkpoint]],
     good_until: int,
-) -> tuple[int, bool, int]:
-    """Recompute leaves, chain and tree over the whole log; returns (events, broken, good_until)."""
+    *,
+    previous: bytes = GENESIS,
+) -> tuple[int, bytes, bool, int]:
+    """Recompute leaves, chain and tree from position ``cr.size`` (chained after ``previous``) to the end of the
+    log, checking checkpoints in ``by_size`` on the way; returns (events, chain head, broken, good_until)."""
     sha256 = hashlib.sha256
     leaf_prefix = sha256(b"\x00")
-    previous = GENESIS
-    expected = 0
-    for rows in stream_batches(session):
+    expected = cr.size
+    for rows in stream_batches(session, start=expected):
         leaves: list[bytes] = []
         for position, body, chain in rows:
             if position != expected:
                 cr.extend(leaves)
                 result.fail(f"position {expected} is missing or out of order (found {position} next)", expected)
-                return expected, True, good_until
+                return expected, previous, True, good_until
             h = leaf_prefix.copy()
             h.update(body.encode("ascii"))
             leaf = h.digest()
@@ -134,7 +136,7 @@ def _hash_pass(
             if previous != chain:
                 cr.extend(leaves)
                 result.fail(f"event at position {position} does not match its chain hash", position)
-                return expected, True, good_until
+                return expected, previous, True, good_until
             leaves.append(leaf)
             expected += 1
             if expected in by_size:
@@ -144,7 +146,7 @@ def _hash_pass(
                     result, by_size[expected], size=expected, root=cr.root(), chain=previous, good_until=good_until
                 )
         cr.extend(leaves)
-    return expected, False, good_until
+    return expected, previous, False, good_until
 
 
 def _check(
@@ -170,9 +172,8 @@ def write_checkpoint(
     base = _trusted_base(sink.read_all(), signer)
     cr = CompactRange.from_state(size=base.tree_size, hashes=base.compact_range) if base else CompactRange()
     previous = base.chain_head if base else GENESIS
-    expected = cr.size
-    sha256 = hashlib.sha256
-    with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
+    found = VerifyResult()
+    with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
         if base is not None and base.tree_size > 0:
             last = list(stream_log(session, start=base.tree_size - 1, stop=base.tree_size))
             if not last or bytes(last[0][2]) != base.chain_head:
@@ -180,15 +181,9 @@ def write_checkpoint(
                     "The log no longer matches the last checkpoint; run `claimvault audit verify`.",
                     position=base.tree_size - 1,
                 )
-        for position, body, chain in stream_log(session, start=expected):
-            if position != expected:
-                raise AuditLogTampered(f"Position {expected} is missing from the audit log.", position=expected)
-            leaf = sha256(b"\x00" + body.encode("ascii")).digest()
-            previous = sha256(previous + leaf).digest()
-            if previous != chain:
-                raise AuditLogTampered(f"The event at position {position} fails its chain hash.", position=position)
-            cr.append(leaf)
-            expected += 1
+        _, previous, broken, _ = _hash_pass(session, found, cr, {}, 0, previous=previous)
+    if broken:
+        raise AuditLogTampered(found.problems[0], position=found.first_bad_position)
     checkpoint = signer.sign(tree_size=cr.size, root_hash=cr.root(), chain_head=previous, compact_range=cr.hashes)
     name = sink.publish(checkpoint)
     return Checkpoint(**{**checkpoint.__dict__, "source": name})
