@@ -102,9 +102,12 @@ class World:
             add_membership(db=self.runtime.db, user_id=user.id, organization_id=org_id, role=role)
         return Member(username, PASSWORD, user.id, slug, org_id)
 
-    def create_patient(self, member: Member, body: dict[str, str]) -> uuid.UUID:
-        """Register a patient through the API as ``member`` and return its id."""
-        r = self.client(member).post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
+    def create_patient(self, member: Member, body: dict[str, str], *, confirm_new: bool = True) -> uuid.UUID:
+        """Register a patient through the API as ``member`` and return its id (by default confirming a new person
+        when another patient shares family name and birth date: tests register look-alikes on purpose)."""
+        r = self.client(member).post(
+            f"/api/v1/orgs/{member.org_slug}/patients", json=body, params={"confirm_new": confirm_new}
+        )
         assert r.status_code == 201, r.text
         return uuid.UUID(r.json()["id"])
 

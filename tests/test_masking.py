@@ -100,7 +100,7 @@ def test_front_desk_sees_last_four_through_every_route(world: World, registered:
         desk.post(f"{base}/search", json={"family_name": "Pevensey", "birth_date": "1939-04-12"}),
         desk.post(f"{base}/search", json={"ssn": SSN}),
         desk.patch(f"{base}/{pid}", json={"given_name": "Otto"}),
-        desk.post(base, json={**PATIENT, "given_name": "Twin", "ssn": "234-56-7890"}),
+        desk.post(base, json={**PATIENT, "given_name": "Twin", "ssn": "234-56-7890"}, params={"confirm_new": True}),
     ]
     for r in responses:
         assert r.status_code in (200, 201), r.text

@@ -57,7 +57,10 @@ def test_search_after_update_uses_new_index(world: World) -> None:
 
 def test_pagination(world: World) -> None:
     c = world.client(world.member("alpha", "biller"))
-    ids = [c.post(_base("alpha"), json={**NEW, "given_name": f"P{i}"}).json()["id"] for i in range(5)]
+    ids = [
+        c.post(_base("alpha"), json={**NEW, "given_name": f"P{i}"}, params={"confirm_new": True}).json()["id"]
+        for i in range(5)
+    ]
     first = c.get(_base("alpha"), params={"limit": 2}).json()
     second = c.get(_base("alpha"), params={"limit": 2, "after": first["next_after"]}).json()
     third = c.get(_base("alpha"), params={"limit": 2, "after": second["next_after"]}).json()

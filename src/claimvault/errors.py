@@ -14,9 +14,17 @@ class ClaimVaultError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: list[dict[str, object]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details  # structured and data-free: ids, field names, rule ids, codes
         if code is not None:
             self.code = code
         if status_code is not None:
@@ -36,6 +44,13 @@ class NotFound(ClaimVaultError):
 class Conflict(ClaimVaultError):
     status_code = 409
     code = "conflict"
+
+
+class DuplicateSuspected(Conflict):
+    """A new record matches existing ones through blind indexes. ``details`` name the matching record ids and
+    which identifiers matched (never values); the caller merges, or confirms that the person is someone else."""
+
+    code = "duplicate_suspected"
 
 
 class AuthenticationRequired(ClaimVaultError):

@@ -33,14 +33,22 @@ from claimvault.web.deps import RuntimeDep, require_recent_reauthentication, req
 router = APIRouter(prefix="/api/v1/orgs/{org}/patients", tags=["patients"])
 
 
-@router.post("", status_code=201, summary="Register a patient")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a patient",
+    description="A match with an existing patient (family name + birth date, SSN or MRN, through blind indexes)"
+    " answers 409 `duplicate_suspected` naming the matching patient ids and identifiers; repeat with"
+    " `confirm_new=true` when the person is someone else.",
+)
 def create_patient(
     body: PatientCreate,
     runtime: RuntimeDep,
     ctx: Annotated[UserContext, Depends(requires(Permission.PATIENT_CREATE))],
+    confirm_new: Annotated[bool, Query(description="Register even though a possible duplicate exists")] = False,
 ) -> PatientOut:
     with open_gate(db=runtime.db, keys=runtime.keys, ctx=ctx) as gate:
-        return service.create_patient(gate=gate, data=body)
+        return service.create_patient(gate=gate, data=body, confirm_new=confirm_new)
 
 
 @router.get("", summary="List patients (keyset pagination)")

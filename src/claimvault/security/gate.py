@@ -19,6 +19,7 @@ the organization's): once the patient is crypto-shredded they read back as ``Non
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -303,6 +304,27 @@ class PHIGate:
         results = [self._decrypt_row(r, permission) for r in rows]
         self._audit(action="search", permission=permission, model=model, rows=rows)
         return results
+
+    def match_ids(
+        self, model: type[M], *, index: str, values: Mapping[str, Any], permission: Permission, limit: int = 20
+    ) -> list[uuid.UUID]:
+        """Ids of the rows whose blind index matches (duplicate detection): nothing is decrypted, and the lookup
+        is audited as a search naming the rows it matched."""
+        self.authorize(permission, entity_type=model.__tablename__)
+        sources = self._index_sources(model, index)
+        if set(values) != set(sources):
+            raise ValidationFailed("Search needs exactly the fields of the chosen index.")
+        token = self._index_token(model, index, values)
+        stmt = select(model).where(getattr(model, index) == token).order_by(model.id).limit(limit)  # type: ignore[attr-defined]
+        rows = list(self.session.scalars(self._scoped(stmt, model, permission)))
+        if rows:
+            self._audit(action="search", permission=permission, model=model, rows=rows)
+        return [r.id for r in rows]  # type: ignore[attr-defined]
+
+    def keyed_digest(self, *, name: str, data: bytes) -> str:
+        """A keyed digest of content (the organization's index key): recognises a file seen before without
+        storing anything an outsider could confirm a guess against."""
+        return self._crypto.blind_index(name=name, value=hashlib.sha256(data).hexdigest()).hex()
 
     # Writes -----------------------------------------------------------------------------------------------------
     def create(self, model: type[M], values: Mapping[str, Any], *, permission: Permission) -> Record:

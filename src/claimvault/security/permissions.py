@@ -42,6 +42,15 @@ class Permission(StrEnum):
     COVERAGE_MANAGE = "coverage:manage"
     DISCLOSURE_RECORD = "disclosure:record"
     DISCLOSURE_READ = "disclosure:read"
+    PROVIDER_READ = "provider:read"
+    PROVIDER_MANAGE = "provider:manage"
+    PAYER_READ = "payer:read"
+    PAYER_MANAGE = "payer:manage"
+    ENCOUNTER_READ = "encounter:read"
+    ENCOUNTER_MANAGE = "encounter:manage"
+    CLAIM_READ = "claim:read"
+    CLAIM_MANAGE = "claim:manage"
+    CLAIM_SUBMIT = "claim:submit"
 
 
 # Permissions that reach protected data (PHI, PII, financial): these go through the PHI gate.
@@ -59,6 +68,15 @@ PROTECTED_DATA_PERMISSIONS = frozenset(
         Permission.COVERAGE_MANAGE,
         Permission.DISCLOSURE_RECORD,
         Permission.DISCLOSURE_READ,
+        Permission.PROVIDER_READ,
+        Permission.PROVIDER_MANAGE,
+        Permission.PAYER_READ,
+        Permission.PAYER_MANAGE,
+        Permission.ENCOUNTER_READ,
+        Permission.ENCOUNTER_MANAGE,
+        Permission.CLAIM_READ,
+        Permission.CLAIM_MANAGE,
+        Permission.CLAIM_SUBMIT,
     }
 )
 

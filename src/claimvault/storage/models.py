@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import claimvault.accounts.lifecycle_models
 import claimvault.accounts.models
+import claimvault.billing.claims.models
+import claimvault.billing.codesets.models
 import claimvault.billing.coverage.models
+import claimvault.billing.encounters.models
 import claimvault.billing.patients.models
+import claimvault.billing.payers.models
 import claimvault.billing.payments.models
+import claimvault.billing.providers.models
 import claimvault.monitoring.models
 import claimvault.privacy.disclosures.models
 import claimvault.security.approvals.models

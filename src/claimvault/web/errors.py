@@ -152,7 +152,7 @@ async def _claimvault_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClaimVaultError)
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(int(retry_after))} if isinstance(retry_after, int | float) else None
-    return error_response(exc.status_code, exc.code, exc.message, request=request, headers=headers)
+    return error_response(exc.status_code, exc.code, exc.message, request=request, headers=headers, details=exc.details)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

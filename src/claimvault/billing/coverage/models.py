@@ -1,7 +1,8 @@
 """The coverages table: one row per insurance coverage of a patient. Protected columns hold ciphertext (see the
 data policy); rank, relationship code, status and effective dates are plain so validation needs no decryption.
 
-``payer_name`` is free text for now; Billing core I adds a payers table and a ``payer_id`` beside it.
+``payer_name`` is the name as registered; ``payer_id`` links the coverage to a configured payer, which a claim
+needs (the payer's 837P identity, trading partner and timely-filing limit).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Coverage(IdMixin, TenantScoped, TimestampMixin, Base):
     rank: Mapped[str] = mapped_column(String(16))  # primary | secondary | tertiary
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | inactive (entered in error)
     payer_name: Mapped[str] = mapped_column(String(120))
+    payer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payers.id"), default=None)  # billable payer
     member_id: Mapped[bytes] = mapped_column(LargeBinary)  # ciphertext: upper case, no spaces or dashes
     group_number: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     subscriber_relationship: Mapped[str] = mapped_column(String(16))  # self | spouse | child | other

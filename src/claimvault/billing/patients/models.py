@@ -14,18 +14,22 @@ class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
         Index("ix_patients_org_name_dob_bidx", "organization_id", "name_dob_bidx"),
         Index("ix_patients_org_ssn_bidx", "organization_id", "ssn_bidx"),
         Index("ix_patients_org_phone_bidx", "organization_id", "phone_bidx"),
+        Index("ix_patients_org_mrn_bidx", "organization_id", "mrn_bidx"),
     )
     __patient_key__ = "id"
     __blind_indexes__ = {
         "name_dob_bidx": ("family_name", "birth_date"),
         "ssn_bidx": ("ssn",),
         "phone_bidx": ("phone",),
+        "mrn_bidx": ("mrn",),
     }
 
     given_name: Mapped[bytes] = mapped_column(LargeBinary)
     family_name: Mapped[bytes] = mapped_column(LargeBinary)
     birth_date: Mapped[bytes] = mapped_column(LargeBinary)
     ssn: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    sex: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # administrative sex: M | F | U
+    mrn: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # medical record number
     # Contact data (all ciphertext; absent for patients registered before it existed).
     phone: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # E.164
     email: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
@@ -37,4 +41,5 @@ class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
     name_dob_bidx: Mapped[bytes] = mapped_column(LargeBinary(16))  # blind index over family name + DOB
     ssn_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+    mrn_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
     row_version: Mapped[int] = mapped_column(Integer, default=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -46,8 +47,19 @@ def _strip(value: str | None) -> str | None:
     return stripped
 
 
+def normalize_mrn(value: str | None) -> str | None:
+    """A medical record number: 1 to 30 letters, digits and dashes, upper case."""
+    if value is None:
+        return None
+    compact = value.strip().upper()
+    if not 1 <= len(compact) <= 30 or not compact.isascii() or not compact.replace("-", "").isalnum():
+        raise ValueError("an MRN holds 1 to 30 letters, digits and dashes")
+    return compact
+
+
 class _Contact(BaseModel):
-    """Contact fields shared by create and update; every one optional, encrypted at rest."""
+    """Contact and optional demographic fields shared by create and update; every one optional, encrypted at
+    rest."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -58,7 +70,10 @@ class _Contact(BaseModel):
     city: str | None = Field(default=None, max_length=60)
     state: str | None = Field(default=None, max_length=8)
     postal_code: str | None = Field(default=None, max_length=12)
+    sex: Literal["M", "F", "U"] | None = None  # administrative sex as claims carry it (DMG03)
+    mrn: str | None = Field(default=None, max_length=30)
 
+    _mrn = field_validator("mrn")(normalize_mrn)
     _phone = field_validator("phone")(normalize_phone)
     _email = field_validator("email")(normalize_email)
     _lines = field_validator("address_line1", "address_line2", "city")(_strip)
@@ -101,17 +116,21 @@ class PatientSearch(BaseModel):
     birth_date: date | None = None
     ssn: str | None = Field(default=None, max_length=11)
     phone: str | None = Field(default=None, max_length=32)
+    mrn: str | None = Field(default=None, max_length=30)
 
     _ssn = field_validator("ssn")(normalize_ssn)
     _phone = field_validator("phone")(normalize_phone)
+    _mrn = field_validator("mrn")(normalize_mrn)
 
     @model_validator(mode="after")
     def _one_criterion(self) -> PatientSearch:
         by_name = self.family_name is not None and self.birth_date is not None
         partial_name = (self.family_name is None) != (self.birth_date is None)
-        chosen = int(by_name) + int(self.ssn is not None) + int(self.phone is not None)
+        chosen = int(by_name) + int(self.ssn is not None) + int(self.phone is not None) + int(self.mrn is not None)
         if partial_name or chosen != 1:
-            raise ValueError("search by family name and birth date together, by SSN alone, or by phone alone")
+            raise ValueError(
+                "search by family name and birth date together, by SSN alone, by phone alone or by MRN alone"
+            )
         return self
 
 
@@ -128,6 +147,8 @@ class PatientOut(BaseModel):
     city: str | None = None
     state: str | None = None
     postal_code: str | None = None
+    sex: str | None = None
+    mrn: str | None = None
     withheld: list[str] = []  # fields this reader's roles may not see (minimum necessary), left out or masked
     row_version: int
     created_at: datetime

@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import select
 
+from claimvault.billing.coverage.models import Coverage
 from claimvault.billing.patients.models import Patient
 from claimvault.billing.patients.schemas import (
     PatientCreate,
@@ -15,7 +16,7 @@ from claimvault.billing.patients.schemas import (
     PatientSearch,
     PatientUpdate,
 )
-from claimvault.errors import ValidationFailed
+from claimvault.errors import DuplicateSuspected, ValidationFailed
 from claimvault.security.gate import PHIGate, Record
 from claimvault.security.permissions import Permission
 
@@ -55,7 +56,60 @@ def _out(record: Record) -> PatientOut:
     return PatientOut.model_validate({"id": record.id, **values, "withheld": sorted(record.masked)})
 
 
-def create_patient(*, gate: PHIGate, data: PatientCreate) -> PatientOut:
+def find_duplicates(
+    *,
+    gate: PHIGate,
+    family_name: str,
+    birth_date: object,
+    ssn: str | None = None,
+    mrn: str | None = None,
+    member_ids: tuple[str, ...] = (),
+) -> dict[uuid.UUID, list[str]]:
+    """Existing patients matching through the blind indexes: family name + date of birth, SSN, MRN, or a member
+    id of one of their coverages. Returns patient id -> the identifiers that matched (names, never values).
+    Nothing is decrypted; each matching lookup is audited as a search naming the matches."""
+    found: dict[uuid.UUID, list[str]] = {}
+    checks: list[tuple[str, dict[str, object]]] = [
+        ("name_dob_bidx", {"family_name": family_name, "birth_date": birth_date})
+    ]
+    if ssn is not None:
+        checks.append(("ssn_bidx", {"ssn": ssn}))
+    if mrn is not None:
+        checks.append(("mrn_bidx", {"mrn": mrn}))
+    labels = {"name_dob_bidx": "family_name+birth_date", "ssn_bidx": "ssn", "mrn_bidx": "mrn"}
+    for index, values in checks:
+        for pid in gate.match_ids(Patient, index=index, values=values, permission=Permission.PATIENT_CREATE):
+            found.setdefault(pid, []).append(labels[index])
+    for member_id in member_ids:
+        for cid in gate.match_ids(
+            Coverage, index="member_id_bidx", values={"member_id": member_id}, permission=Permission.PATIENT_CREATE
+        ):
+            pid = gate.session.scalar(select(Coverage.patient_id).where(Coverage.id == cid))
+            if pid is not None and "member_id" not in found.setdefault(pid, []):
+                found[pid].append("member_id")
+    return found
+
+
+def duplicate_error(found: dict[uuid.UUID, list[str]]) -> DuplicateSuspected:
+    details: list[dict[str, object]] = [
+        {"patient_id": str(pid), "matched_on": sorted(matched)} for pid, matched in sorted(found.items())
+    ]
+    return DuplicateSuspected(
+        "This patient may already be registered. Open the existing record (or merge), or confirm that this is a"
+        " different person.",
+        details=details,
+    )
+
+
+def create_patient(*, gate: PHIGate, data: PatientCreate, confirm_new: bool = False) -> PatientOut:
+    """Register a patient. Unless ``confirm_new``, a match on family name + birth date, SSN or MRN with an existing
+    patient refuses the registration (``duplicate_suspected``, naming the matching records and identifiers)."""
+    if not confirm_new:
+        found = find_duplicates(
+            gate=gate, family_name=data.family_name, birth_date=data.birth_date, ssn=data.ssn, mrn=data.mrn
+        )
+        if found:
+            raise duplicate_error(found)
     values = data.model_dump(exclude_none=True)
     return _out(gate.create(Patient, values, permission=Permission.PATIENT_CREATE))
 
@@ -96,6 +150,8 @@ def search_patients(*, gate: PHIGate, criteria: PatientSearch) -> list[PatientOu
         index, values = "ssn_bidx", {"ssn": criteria.ssn}
     elif criteria.phone is not None:
         index, values = "phone_bidx", {"phone": criteria.phone}
+    elif criteria.mrn is not None:
+        index, values = "mrn_bidx", {"mrn": criteria.mrn}
     else:
         index, values = "name_dob_bidx", {"family_name": criteria.family_name, "birth_date": criteria.birth_date}
     records = gate.find_by_index(Patient, index=index, values=values, permission=Permission.PATIENT_SEARCH)

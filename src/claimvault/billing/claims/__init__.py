@@ -1,0 +1,1 @@
+"""Claims: the claim document, its lifecycle, the scrubber and the 837P release."""

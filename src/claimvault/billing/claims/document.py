@@ -1,0 +1,175 @@
+"""The claim as the scrubber and the 837P writer see it: plain, immutable values assembled by the claims service
+after the PHI gate has decrypted (and audited) them. Nothing here touches storage; these objects live for one
+scrub or one file and are never logged (their reprs name no values).
+
+Conventions:
+- codes are stored without dots or spaces (ICD-10-CM ``E119``, ZIP ``123451234``, phone digits only);
+- money is ``Decimal`` with two places; units are ``Decimal``;
+- dates are ``datetime.date``; ``None`` means "not given" and is a scrubber finding where the 837P requires it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+Relationship = Literal["self", "spouse", "child", "other"]
+Rank = Literal["primary", "secondary", "tertiary"]
+Frequency = Literal["1", "7", "8"]  # original, replacement, void
+
+# X12 individual relationship codes (2000B SBR02 / 2000C PAT01).
+X12_RELATIONSHIP: dict[str, str] = {"self": "18", "spouse": "01", "child": "19", "other": "G8"}
+# Payer responsibility sequence (SBR01).
+X12_RESPONSIBILITY: dict[str, str] = {"primary": "P", "secondary": "S", "tertiary": "T"}
+
+
+class _NoValues:
+    """Reprs that name the type and never the values (these objects carry PHI)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(...)"
+
+
+@dataclass(frozen=True, repr=False)
+class Address(_NoValues):
+    line1: str
+    city: str
+    state: str  # two letters
+    postal_code: str  # 5 or 9 digits
+    line2: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Provider(_NoValues):
+    """A billing, rendering or referring provider (or the service facility's organization)."""
+
+    npi: str
+    entity: Literal["person", "organization"]
+    organization_name: str | None = None  # entity == "organization"
+    family_name: str | None = None  # entity == "person"
+    given_name: str | None = None
+    taxonomy: str | None = None  # 10 characters, e.g. 207Q00000X
+    tax_id: str | None = None  # 9 digits; billing provider only
+    tax_id_kind: Literal["EI", "SY"] = "EI"  # EIN or SSN
+    address: Address | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None  # 10 digits
+
+
+@dataclass(frozen=True, repr=False)
+class Facility(_NoValues):
+    name: str
+    address: Address
+    npi: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Payer(_NoValues):
+    payer_id: str  # the identifier the 837P carries in 2010BB NM109 (e.g. a clearinghouse payer id)
+    name: str
+    claim_filing_indicator: str = "CI"  # SBR09: MB Medicare Part B, MC Medicaid, CI commercial, BL BCBS, ...
+    timely_filing_days: int | None = None
+    address: Address | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Person(_NoValues):
+    given_name: str
+    family_name: str
+    birth_date: date | None
+    sex: Literal["M", "F", "U"] = "U"
+    address: Address | None = None
+    middle_name: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Subscriber(_NoValues):
+    """One coverage as the claim uses it: the payer, the insured person and the patient's relationship to them."""
+
+    rank: Rank
+    payer: Payer
+    member_id: str
+    person: Person  # the insured; equal to the patient when relationship == "self"
+    relationship: Relationship = "self"
+    group_number: str | None = None
+    # For other (COB) coverages: what that payer already paid, when known (2320 AMT*D).
+    paid_amount: Decimal | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Diagnosis(_NoValues):
+    code: str  # ICD-10-CM without the dot
+    system: Literal["icd10cm"] = "icd10cm"
+
+
+@dataclass(frozen=True, repr=False)
+class ServiceLine(_NoValues):
+    procedure_code: str  # CPT or HCPCS Level II
+    charge: Decimal
+    units: Decimal
+    service_date: date
+    diagnosis_pointers: tuple[int, ...]  # 1-based positions in ClaimDocument.diagnoses
+    modifiers: tuple[str, ...] = ()
+    service_date_to: date | None = None
+    place_of_service: str | None = None  # only when it differs from the claim's
+    unit_basis: Literal["UN", "MJ"] = "UN"  # units or minutes (anesthesia)
+
+
+@dataclass(frozen=True, repr=False)
+class ClaimDocument(_NoValues):
+    """One claim to one payer. ``subscriber`` is the coverage billed; ``other_subscribers`` the patient's other
+    coverages (2320/2330 loops). ``patient`` is always the patient; when ``subscriber.relationship == "self"``
+    the patient is the subscriber and the 837P has no 2000C loop."""
+
+    claim_id: uuid.UUID
+    patient_control_number: str  # CLM01: the claim number, never PHI; echoed back by 999/277CA/835
+    total_charge: Decimal
+    place_of_service: str  # CLM05-1, two digits
+    frequency_code: Frequency
+    billing_provider: Provider
+    subscriber: Subscriber
+    patient: Person
+    diagnoses: tuple[Diagnosis, ...]
+    lines: tuple[ServiceLine, ...]
+    rendering_provider: Provider | None = None
+    referring_provider: Provider | None = None
+    facility: Facility | None = None
+    other_subscribers: tuple[Subscriber, ...] = ()
+    original_reference: str | None = None  # payer claim control number, REF*F8 (frequency 7 and 8)
+    patient_id: uuid.UUID | None = None
+    created_on: date | None = None
+    provider_signature_on_file: bool = True
+    assignment_accepted: bool = True
+    release_of_information: Literal["Y", "I"] = "Y"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One scrubber finding. Messages and hints name fields and rules, never values."""
+
+    rule: str  # e.g. "CV-NPI-001"
+    severity: Literal["error", "warning"]
+    message: str
+    fix: str
+    field: str | None = None  # a dotted path, e.g. "lines[2].diagnosis_pointers"
+
+
+@dataclass(frozen=True)
+class ScrubReport:
+    claim_id: uuid.UUID
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors

@@ -1,0 +1,1 @@
+"""Payers and trading partners (clearinghouses), with encrypted transport credentials."""

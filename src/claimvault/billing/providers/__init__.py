@@ -1,0 +1,1 @@
+"""Providers (billing, rendering, referring) and service facilities of an organization."""
