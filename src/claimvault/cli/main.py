@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from claimvault import __version__
-from claimvault.cli import access_review, audit, backup, demo, keys, orgs, users
+from claimvault.cli import access_review, audit, backup, codes, demo, keys, orgs, users
 from claimvault.cli.common import clean_errors, console, settings
 from claimvault.cli.declare import no_protected_data
 from claimvault.cli.setup import initialise
@@ -33,6 +33,7 @@ app.add_typer(access_review.app, name="access-review")
 app.add_typer(backup.app, name="backup")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(codes.codes_app, name="codes")
 
 
 @app.command()
