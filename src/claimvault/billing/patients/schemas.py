@@ -48,12 +48,12 @@ def _strip(value: str | None) -> str | None:
 
 
 def normalize_mrn(value: str | None) -> str | None:
-    """A medical record number: 1 to 30 letters, digits and dashes, upper case."""
+    """A medical record number: 1 to 64 letters, digits and dashes, upper case (EHRs and Synthea use UUIDs)."""
     if value is None:
         return None
     compact = value.strip().upper()
-    if not 1 <= len(compact) <= 30 or not compact.isascii() or not compact.replace("-", "").isalnum():
-        raise ValueError("an MRN holds 1 to 30 letters, digits and dashes")
+    if not 1 <= len(compact) <= 64 or not compact.isascii() or not compact.replace("-", "").isalnum():
+        raise ValueError("an MRN holds 1 to 64 letters, digits and dashes")
     return compact
 
 
@@ -71,7 +71,7 @@ class _Contact(BaseModel):
     state: str | None = Field(default=None, max_length=8)
     postal_code: str | None = Field(default=None, max_length=12)
     sex: Literal["M", "F", "U"] | None = None  # administrative sex as claims carry it (DMG03)
-    mrn: str | None = Field(default=None, max_length=30)
+    mrn: str | None = Field(default=None, max_length=64)
 
     _mrn = field_validator("mrn")(normalize_mrn)
     _phone = field_validator("phone")(normalize_phone)
@@ -116,7 +116,7 @@ class PatientSearch(BaseModel):
     birth_date: date | None = None
     ssn: str | None = Field(default=None, max_length=11)
     phone: str | None = Field(default=None, max_length=32)
-    mrn: str | None = Field(default=None, max_length=30)
+    mrn: str | None = Field(default=None, max_length=64)
 
     _ssn = field_validator("ssn")(normalize_ssn)
     _phone = field_validator("phone")(normalize_phone)
