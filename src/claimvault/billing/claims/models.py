@@ -26,6 +26,7 @@ class Claim(IdMixin, TenantScoped, TimestampMixin, Base):
         Index("ix_claims_org_status", "organization_id", "status"),
         Index("ix_claims_org_patient", "organization_id", "patient_id"),
         Index("ix_claims_org_family", "organization_id", "family_id"),
+        Index("ix_claims_org_fingerprint", "organization_id", "fingerprint"),
     )
     __patient_key__ = "patient_id"
 
@@ -43,6 +44,7 @@ class Claim(IdMixin, TenantScoped, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     total_charge: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     scrubbed_at: Mapped[datetime | None] = mapped_column(default=None)
+    fingerprint: Mapped[str | None] = mapped_column(String(32), default=None)  # keyed: duplicate detection
     scrub_findings: Mapped[str | None] = mapped_column(Text, default=None)  # JSON: rule, severity, field
     status_reasons: Mapped[str | None] = mapped_column(Text, default=None)  # JSON: acknowledgement codes
     x12_file_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("x12_files.id"), default=None)

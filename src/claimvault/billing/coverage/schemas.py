@@ -66,6 +66,7 @@ class CoverageCreate(BaseModel):
 
     rank: Rank
     payer_name: str = Field(min_length=1, max_length=120)
+    payer_id: uuid.UUID | None = None  # a configured payer: needed before the coverage can be billed
     member_id: str = Field(min_length=1, max_length=100)
     group_number: str | None = Field(default=None, max_length=50)
     subscriber_relationship: Relationship = "self"
@@ -104,6 +105,7 @@ class CoverageUpdate(BaseModel):
     rank: Rank | None = None
     status: Status | None = None
     payer_name: str | None = Field(default=None, min_length=1, max_length=120)
+    payer_id: uuid.UUID | None = None
     member_id: str | None = Field(default=None, min_length=1, max_length=100)
     group_number: str | None = Field(default=None, max_length=50)
     subscriber_relationship: Relationship | None = None
@@ -137,6 +139,7 @@ class CoverageOut(BaseModel):
     rank: str
     status: str
     payer_name: str
+    payer_id: uuid.UUID | None = None
     member_id: str | None = None  # None when withheld from this reader, or shredded
     group_number: str | None = None
     subscriber_relationship: str

@@ -22,6 +22,7 @@ from claimvault.billing.coverage.schemas import (
     check_coverage_shape,
 )
 from claimvault.billing.patients.models import Patient
+from claimvault.billing.payers.models import Payer
 from claimvault.errors import Conflict, NotFound, ValidationFailed
 from claimvault.security.gate import PHIGate, Record
 from claimvault.security.permissions import Permission
@@ -73,8 +74,14 @@ def _check_overlap(
         raise Conflict("The patient already has an active coverage of this rank for these dates.")
 
 
+def _check_payer(gate: PHIGate, payer_id: uuid.UUID | None) -> None:
+    if payer_id is not None and gate.session.get(Payer, payer_id) is None:
+        raise NotFound("No such payer.")
+
+
 def add_coverage(*, gate: PHIGate, patient_id: uuid.UUID, data: CoverageCreate) -> CoverageOut:
     _require_patient(gate, patient_id, MANAGE, lock=True)
+    _check_payer(gate, data.payer_id)
     _check_overlap(gate, patient_id=patient_id, rank=data.rank, start=data.effective_from, end=data.effective_to)
     values: dict[str, Any] = {
         **data.model_dump(exclude_none=True),
@@ -108,6 +115,7 @@ def update_coverage(*, gate: PHIGate, coverage_id: uuid.UUID, changes: CoverageU
         raise NotFound("No such record.")
     gate.check_in_scope(Coverage, coverage_id, MANAGE)
     values = changes.model_dump(exclude_unset=True, exclude={"expected_version"})
+    _check_payer(gate, values.get("payer_id"))
     for name in ("rank", "status", "payer_name", "member_id", "subscriber_relationship", "effective_from"):
         if name in values and values[name] is None:
             raise ValidationFailed("This coverage field cannot be removed.")

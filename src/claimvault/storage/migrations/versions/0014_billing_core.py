@@ -304,6 +304,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("total_charge", sa.Numeric(precision=12, scale=2), nullable=False),
         sa.Column("scrubbed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("fingerprint", sa.String(length=32), nullable=True),
         sa.Column("scrub_findings", sa.Text(), nullable=True),
         sa.Column("status_reasons", sa.Text(), nullable=True),
         sa.Column("x12_file_id", sa.Uuid(), nullable=True),
@@ -325,6 +326,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_claims")),
     )
     op.create_index("ix_claims_org_family", "claims", ["organization_id", "family_id"], unique=False)
+    op.create_index("ix_claims_org_fingerprint", "claims", ["organization_id", "fingerprint"], unique=False)
     op.create_index("ix_claims_org_patient", "claims", ["organization_id", "patient_id"], unique=False)
     op.create_index("ix_claims_org_status", "claims", ["organization_id", "status"], unique=False)
     op.create_index(op.f("ix_claims_organization_id"), "claims", ["organization_id"], unique=False)
@@ -401,6 +403,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_claims_organization_id"), table_name="claims")
     op.drop_index("ix_claims_org_status", table_name="claims")
     op.drop_index("ix_claims_org_patient", table_name="claims")
+    op.drop_index("ix_claims_org_fingerprint", table_name="claims")
     op.drop_index("ix_claims_org_family", table_name="claims")
     op.drop_table("claims")
     op.drop_index(op.f("ix_x12_files_organization_id"), table_name="x12_files")
