@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from claimvault import __version__
-from claimvault.cli import access_review, audit, backup, codes, demo, keys, orgs, users
+from claimvault.cli import access_review, audit, backup, claims, codes, demo, keys, orgs, users
 from claimvault.cli.common import clean_errors, console, settings
 from claimvault.cli.declare import no_protected_data
 from claimvault.cli.setup import initialise
@@ -34,6 +34,7 @@ app.add_typer(backup.app, name="backup")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(codes.codes_app, name="codes")
+app.add_typer(claims.app, name="claims")
 
 
 @app.command()

@@ -319,7 +319,7 @@ class PHIGate:
         rows = list(self.session.scalars(self._scoped(stmt, model, permission)))
         if rows:
             self._audit(action="search", permission=permission, model=model, rows=rows)
-        return [r.id for r in rows]  # type: ignore[attr-defined]
+        return [r.id for r in rows]
 
     def keyed_digest(self, *, name: str, data: bytes) -> str:
         """A keyed digest of content (the organization's index key): recognises a file seen before without

@@ -84,9 +84,9 @@ def find_duplicates(
         for cid in gate.match_ids(
             Coverage, index="member_id_bidx", values={"member_id": member_id}, permission=Permission.PATIENT_CREATE
         ):
-            pid = gate.session.scalar(select(Coverage.patient_id).where(Coverage.id == cid))
-            if pid is not None and "member_id" not in found.setdefault(pid, []):
-                found[pid].append("member_id")
+            owner = gate.session.scalar(select(Coverage.patient_id).where(Coverage.id == cid))
+            if owner is not None and "member_id" not in found.setdefault(owner, []):
+                found[owner].append("member_id")
     return found
 
 
