@@ -123,14 +123,14 @@ def test_roles_without_token_manage_cannot_create_or_list(world: World) -> None:
 # Use ----------------------------------------------------------------------------------------------------------
 def test_token_reaches_exactly_its_permissions_in_its_org(world: World, manager: Member) -> None:
     owner = world.client(manager)
-    patient = owner.post("/api/v1/orgs/alpha/patients", json=PATIENT).json()
+    patient = owner.post("/api/v1/orgs/alpha/patients", json=PATIENT, params={"confirm_new": True}).json()
     token = make_token(world, manager, ["patient:read", "patient:list"])["token"]
     c = bearer(world, token)
     assert not c.cookies
     assert c.get("/api/v1/orgs/alpha/patients").status_code == 200
     assert c.get(f"/api/v1/orgs/alpha/patients/{patient['id']}").json()["family_name"] == "Quillfeather"
     # patient:read does not create, update or search; the token holds nothing else.
-    assert c.post("/api/v1/orgs/alpha/patients", json=PATIENT).status_code == 403
+    assert c.post("/api/v1/orgs/alpha/patients", json=PATIENT, params={"confirm_new": True}).status_code == 403
     assert c.patch(f"/api/v1/orgs/alpha/patients/{patient['id']}", json={"given_name": "X"}).status_code == 403
     assert (
         c.post("/api/v1/orgs/alpha/patients/search", json={"family_name": "Q", "birth_date": "1971-04-02"}).status_code
@@ -144,7 +144,7 @@ def test_token_reaches_exactly_its_permissions_in_its_org(world: World, manager:
 
 def test_token_writes_need_no_csrf_header(world: World, manager: Member) -> None:
     token = make_token(world, manager, ["patient:create"])["token"]
-    r = bearer(world, token).post("/api/v1/orgs/alpha/patients", json=PATIENT)
+    r = bearer(world, token).post("/api/v1/orgs/alpha/patients", json=PATIENT, params={"confirm_new": True})
     assert r.status_code == 201, r.text
 
 

@@ -338,10 +338,12 @@ def env(world: World) -> Env:
     billing_company(world, OTHER_PARTNER)
     for slug, partner in ((OWN, PARTNER), (OTHER, OTHER_PARTNER)):
         staff = world.client(world.member(slug, "biller"))
-        e.patients[slug] = staff.post(f"/api/v1/orgs/{slug}/patients", json=PATIENT).json()["id"]
-        e.unassigned[slug] = staff.post(f"/api/v1/orgs/{slug}/patients", json={**PATIENT, "given_name": "Una"}).json()[
-            "id"
-        ]
+        e.patients[slug] = staff.post(
+            f"/api/v1/orgs/{slug}/patients", json=PATIENT, params={"confirm_new": True}
+        ).json()["id"]
+        e.unassigned[slug] = staff.post(
+            f"/api/v1/orgs/{slug}/patients", json={**PATIENT, "given_name": "Una"}, params={"confirm_new": True}
+        ).json()["id"]
         e.providers[slug] = world.member(slug, "provider")
         e.admins[slug] = world.member(slug, "org_admin")
         view = services.create_service_agreement(db=world.runtime.db, ctx=e.admin_ctx(slug), partner_slug=partner)
@@ -368,7 +370,8 @@ def _actor(env: Env, role: str) -> TestClient:
 
 def _send(client: TestClient, env: Env, method: str, template: str, org: str) -> Any:
     body = BODIES.get((method, template))
-    return client.request(method, _fill(template, env, org), json=body(env, org) if body else None)
+    params = {"confirm_new": True} if (method, template) == ("POST", "/api/v1/orgs/{org}/patients") else None
+    return client.request(method, _fill(template, env, org), json=body(env, org) if body else None, params=params)
 
 
 @pytest.mark.parametrize("role", ROLES)

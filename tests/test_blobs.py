@@ -90,7 +90,7 @@ def _ctx(member: Member, *roles: str) -> UserContext:
 def _patient(runtime: Runtime, member: Member) -> uuid.UUID:
     data = PatientCreate(given_name="Ada", family_name="Lovelace", birth_date="1970-01-02")
     with open_gate(db=runtime.db, keys=runtime.keys, ctx=_ctx(member)) as gate:
-        return create_patient(gate=gate, data=data).id
+        return create_patient(gate=gate, data=data, confirm_new=True).id
 
 
 def _store(

@@ -59,7 +59,7 @@ def _set_reauth(runtime: Runtime, client: TestClient, *, minutes_ago: float | No
 
 def _patient(world: World, slug: str) -> str:
     owner = world.client(world.member(slug, "front_desk"))
-    r = owner.post(f"/api/v1/orgs/{slug}/patients", json=PATIENT)
+    r = owner.post(f"/api/v1/orgs/{slug}/patients", json=PATIENT, params={"confirm_new": True})
     assert r.status_code == 201
     return str(r.json()["id"])
 

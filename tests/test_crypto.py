@@ -310,7 +310,7 @@ def test_database_never_holds_patient_plaintext(world: World, runtime: Runtime) 
     c = world.client(member)
     ids = []
     for body in (DISTINCT, DISTINCT_2):
-        created = c.post("/api/v1/orgs/alpha/patients", json=body)
+        created = c.post("/api/v1/orgs/alpha/patients", json=body, params={"confirm_new": True})
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
     got = c.get(f"/api/v1/orgs/alpha/patients/{ids[0]}").json()

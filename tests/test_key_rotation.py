@@ -173,7 +173,7 @@ def test_rotation_during_concurrent_reads_and_writes_loses_nothing(committed_wor
         start.wait()
         for i in range(WORKER_CREATES):
             body = {**PATIENTS[i % len(PATIENTS)], "given_name": f"Worker{i}"}
-            r = c.post(f"/api/v1/orgs/{member.org_slug}/patients", json=body)
+            r = c.post(f"/api/v1/orgs/{member.org_slug}/patients", json=body, params={"confirm_new": True})
             if r.status_code != 201:
                 failures.append(f"create {r.status_code}")
                 continue

@@ -83,7 +83,10 @@ def _kek(output: str, kek_id: str) -> list[str]:
 def _create(world: World, member: Member, n: int) -> None:
     c = world.client(member)
     for _ in range(n):
-        assert c.post(f"/api/v1/orgs/{member.org_slug}/patients", json=PATIENT).status_code == 201
+        assert (
+            c.post(f"/api/v1/orgs/{member.org_slug}/patients", json=PATIENT, params={"confirm_new": True}).status_code
+            == 201
+        )
 
 
 def _audit(rt: Runtime, action: str) -> list[AuditEvent]:

@@ -63,7 +63,7 @@ def _methods(slug: str, patient_id: str) -> str:
 
 def _patient(world: World, slug: str = "alpha") -> str:
     c = world.client(world.member(slug, "biller"))
-    r = c.post(f"/api/v1/orgs/{slug}/patients", json=PATIENT)
+    r = c.post(f"/api/v1/orgs/{slug}/patients", json=PATIENT, params={"confirm_new": True})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -104,7 +105,7 @@ def versions() -> None:
             v.source_sha256[:12] if v.source_sha256 else "",
             v.loaded_at.strftime("%Y-%m-%d %H:%M") if v.loaded_at else "",
         )
-    console.print(table)
+    Console(width=max(console.width, 200)).print(table)  # hashes and file names: never squeezed to 80 columns
 
 
 @codes_app.command("check")

@@ -169,7 +169,7 @@ def seed(
         created = []
         with open_gate(db=rt.db, keys=rt.keys, ctx=ctx) as gate:
             for _ in range(patients):
-                patient = create_patient(gate=gate, data=_fake_patient(fake))
+                patient = create_patient(gate=gate, data=_fake_patient(fake), confirm_new=True)
                 for coverage in _fake_coverages(fake, patient):
                     add_coverage(gate=gate, patient_id=patient.id, data=coverage)
                 created.append(patient)

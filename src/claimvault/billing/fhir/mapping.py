@@ -13,7 +13,15 @@ from pydantic import BaseModel, ValidationError
 
 from claimvault.billing.coverage.schemas import CoverageCreate, normalize_member_id
 from claimvault.billing.fhir.entries import BundleIndex, Entry, Issues, conditional_identifier, identifier_values
-from claimvault.billing.fhir.plan import CoveragePlan, PatientPlan, Rank, Relationship, Sex, import_key
+from claimvault.billing.fhir.plan import (
+    COVERAGE_CREATE_FIELDS,
+    CoveragePlan,
+    PatientPlan,
+    Rank,
+    Relationship,
+    Sex,
+    import_key,
+)
 from claimvault.billing.patients.contact import (
     normalize_email,
     normalize_phone,
@@ -330,7 +338,7 @@ def map_coverage(
         patient_key=patient.key,
         status="inactive" if resource.get("status") == "cancelled" else "active",
         payer_npi=payer_npi,
-        **checked.model_dump(),
+        **checked.model_dump(include=set(COVERAGE_CREATE_FIELDS)),
     )
 
 
