@@ -6,33 +6,41 @@ Run from the repository root:
     .venv/bin/python bench/audit_append.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 Per backend it builds a throw-away database with the real migrations (as ``gate_read.py`` does; PostgreSQL
-through the NOBYPASSRLS application role, with a connection pool big enough for every writer). Each of
-``--writers`` threads runs ``--events-per-writer`` short transactions that each record ONE audit event, exactly as
-a request does: ``with db.session(tenant_id=org) as s: record(s, build_event(ctx, action="read", ...))``.
+through the NOBYPASSRLS application role). ``--writers`` writer *processes* (as a server runs worker processes;
+threads in one process would measure the GIL) each run ``--events-per-writer`` events, ``--per-transaction`` per
+transaction, exactly as a request records them: ``with db.session(tenant_id=org) as s: record(s, build_event(ctx,
+action="read", ...))`` with a fresh request context per transaction. A writer transaction is one request: the
+default, one event per transaction, is a request that reads one patient; more per transaction models bulk work
+(an import, a batch job) that records one event per row it touches.
 
-- *baseline*: the same writers, the same rows, no sequencer (``db.on_audit_commit`` unset): the events stay in
-  ``audit_pending``. The rate is events committed per second.
-- *audited*: the server's wiring (``db.on_audit_commit = sequencer.notify`` and ``sequencer.start()``, as
-  ``claimvault serve`` does). The rate is events fully sequenced into ``audit_events`` (position, body, chain
-  hash, patient references) per second of wall time, from the start until the last event is sequenced.
+- *baseline*: the same writers, the same rows, no sequencer: the events stay in ``audit_pending``. The rate is
+  events committed per second.
+- *audited*: the real ``Sequencer`` in its background thread in another process (this one; polling every 10 ms)
+  while the writers write: in a server every worker process runs one, and the advisory lock lets one sequence at
+  a time, so here one process sequences what eight others commit. The rate is events
+  fully sequenced into ``audit_events`` (position, body, chain hash, patient references) per second of wall time,
+  from the start until the last event is sequenced.
 
 Afterwards the log must hold exactly writers x events-per-writer new events (the same entity ids, nothing left
 pending), and ``write_checkpoint`` + ``verify_log`` with a fresh signing key must pass. Target: at least 5,000
-events/s on PostgreSQL (``PASS``/``FAIL``); SQLite, which has a single writer, is reported for information.
+events/s on PostgreSQL (``PASS``/``FAIL``, exit status 1 on ``FAIL``); SQLite, which has a single writer, is
+reported for information.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import secrets
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gate_read import postgres_database, sqlite_database
@@ -52,6 +60,7 @@ from claimvault.storage.database import AUDIT_READER, AUDIT_SEQUENCER, Database,
 
 TARGET = 5_000  # events per second, PostgreSQL
 WAIT = 600.0  # seconds to wait for the sequencer to catch up before giving up
+SEQUENCER_POLL = 0.01  # seconds the sequencer waits when nothing is pending (the server's default is 0.5)
 
 
 class CountingSequencer(Sequencer):
@@ -95,62 +104,91 @@ def database(name: str, workdir: Path, admin_url: str | None, *, pool: int) -> I
 
 
 # The writers ----------------------------------------------------------------------------------------------------
-def run_writers(
-    db: Database, org: uuid.UUID, *, writers: int, per_writer: int, per_transaction: int = 1
-) -> tuple[float, float, list[uuid.UUID]]:
-    """Start ``writers`` threads that each record ``per_writer`` events, ``per_transaction`` per transaction.
-
-    Returns the start time (all threads ready), the time the last writer finished, and the entity ids written.
-    """
-    ready = threading.Barrier(writers + 1)
-    errors: list[BaseException] = []
-    written: list[list[uuid.UUID]] = [[] for _ in range(writers)]
-    users = [uuid7() for _ in range(writers)]
-    sessions = [uuid7() for _ in range(writers)]
-
-    def writer(n: int) -> None:
+def _writer(
+    url: str,
+    org: uuid.UUID,
+    n: int,
+    per_writer: int,
+    per_transaction: int,
+    ready: Any,
+    results: Any,
+) -> None:
+    """One writer process (as one server worker process): its own engine, ``per_writer`` events, ``per_transaction``
+    per transaction, each transaction with a fresh request context. Reports its finish time and entity ids."""
+    try:
+        db = Database(create_db_engine(url, pool_size=1))
+        user, session_id = uuid7(), uuid7()
         patients = [uuid7() for _ in range(per_writer)]
+        with db.session(tenant_id=org) as s:  # connect before the clock starts
+            s.execute(text("SELECT 1"))
         ready.wait()
-        try:
-            for start in range(0, len(patients), per_transaction):
-                ctx = UserContext(  # one request: a fresh context (request id) per transaction
-                    user_id=users[n],
-                    organization_id=org,
-                    roles=frozenset({"biller"}),
-                    source_address=f"198.51.100.{n + 1}",
-                    session_id=sessions[n],
-                    user_agent="Mozilla/5.0 (bench)",
-                )
-                chunk = patients[start : start + per_transaction]
-                with db.session(tenant_id=org) as s:
-                    for patient in chunk:
-                        record(
-                            s,
-                            build_event(
-                                ctx,
-                                action="read",
-                                permission="patient:read",
-                                entity_type="patients",
-                                entity_id=patient,
-                                patient_ids=[patient],
-                                fields=["given_name", "family_name", "birth_date"],
-                            ),
-                        )
-                written[n].extend(chunk)
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+        for start in range(0, len(patients), per_transaction):
+            ctx = UserContext(  # one request: a fresh context (request id) per transaction
+                user_id=user,
+                organization_id=org,
+                roles=frozenset({"biller"}),
+                source_address=f"198.51.100.{n + 1}",
+                session_id=session_id,
+                user_agent="Mozilla/5.0 (bench)",
+            )
+            with db.session(tenant_id=org) as s:
+                for patient in patients[start : start + per_transaction]:
+                    record(
+                        s,
+                        build_event(
+                            ctx,
+                            action="read",
+                            permission="patient:read",
+                            entity_type="patients",
+                            entity_id=patient,
+                            patient_ids=[patient],
+                            fields=["given_name", "family_name", "birth_date"],
+                        ),
+                    )
+        results.put((time.perf_counter(), patients, None))
+        db.dispose()
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        results.put((time.perf_counter(), [], f"{type(exc).__name__}: {exc}"))
 
-    threads = [threading.Thread(target=writer, args=(n,), name=f"bench-writer-{n}") for n in range(writers)]
-    for thread in threads:
-        thread.start()
+
+def run_writers(
+    db: Database,
+    org: uuid.UUID,
+    *,
+    writers: int,
+    per_writer: int,
+    per_transaction: int = 1,
+    before_start: Callable[[], None] | None = None,
+) -> tuple[float, float, list[uuid.UUID]]:
+    """Start ``writers`` processes that each record ``per_writer`` events, ``per_transaction`` per transaction.
+
+    Returns the start time (all writers connected and released together), the time the last writer finished, and
+    the entity ids written. Processes, not threads: a server runs several worker processes, and threads in one
+    process would measure the GIL rather than the write path. ``before_start`` runs once every writer has been
+    forked and connected, just before they are released (threads are started there, never before a fork).
+    """
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Barrier(writers + 1)
+    results: Any = ctx.Queue()
+    url = db.engine.url.render_as_string(hide_password=False)
+    procs = [
+        ctx.Process(target=_writer, args=(url, org, n, per_writer, per_transaction, ready, results), daemon=True)
+        for n in range(writers)
+    ]
+    for proc in procs:
+        proc.start()
+    if before_start is not None:
+        before_start()
     ready.wait()
     started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    ended = time.perf_counter()
+    finished = [results.get(timeout=WAIT) for _ in procs]
+    for proc in procs:
+        proc.join()
+    errors = [error for _, _, error in finished if error]
     if errors:
-        raise SystemExit(f"a writer failed: {type(errors[0]).__name__}: {errors[0]}")
-    return started, ended, [p for ids in written for p in ids]
+        raise SystemExit(f"a writer failed: {errors[0]}")
+    ended = max(at for at, _, _ in finished)
+    return started, ended, [p for _, ids, _ in finished for p in ids]
 
 
 def pending_count(db: Database) -> int:
@@ -191,21 +229,24 @@ def run_backend(name: str, workdir: Path, args: argparse.Namespace) -> bool:
         if pending_count(db):
             raise SystemExit("events were left pending before the audited run")
 
-        # Audited: the server's wiring, the sequencer in its background thread.
+        # Audited: the sequencer in another process (this one), polling every SEQUENCER_POLL seconds and draining
+        # whatever the writer processes commit (in a server, whichever worker holds the advisory lock does this).
         first = size_of_log(db)
         sequencer = CountingSequencer(db, batch_size=args.batch, target=total)
-        db.on_audit_commit = sequencer.notify
-        sequencer.start()
         try:
             started, ended, ids = run_writers(
-                db, org, writers=args.writers, per_writer=args.events_per_writer, per_transaction=args.per_transaction
+                db,
+                org,
+                writers=args.writers,
+                per_writer=args.events_per_writer,
+                per_transaction=args.per_transaction,
+                before_start=lambda: sequencer.start(interval=SEQUENCER_POLL),
             )
             if not sequencer.finished.wait(WAIT):
                 raise SystemExit(f"only {sequencer.sequenced} of {total} events sequenced after {WAIT:.0f} s")
             done = sequencer.finished_at
         finally:
             sequencer.stop()
-            db.on_audit_commit = None
         audited = total / (done - started)
         committed = total / (ended - started)
 
@@ -239,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", metavar="URL", help="superuser URL; also benchmark PostgreSQL")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
-    parser.add_argument("--writers", type=int, default=8, help="concurrent writer threads (default 8)")
+    parser.add_argument("--writers", type=int, default=8, help="concurrent writer processes (default 8)")
     parser.add_argument("--events-per-writer", type=int, default=1000, help="transactions per writer (default 1000)")
     parser.add_argument(
         "--per-transaction",

@@ -13,16 +13,17 @@ refuses ``COPY FROM`` under row-level security). The bulk path is checked agains
 the prefix, and ``write_checkpoint`` (which refuses a log that does not verify) signs the whole log.
 
 Then ``verify_log`` (chain, Merkle root, checkpoint, column and patient-reference checks, through the app role
-under row-level security) is timed against the baseline, ``stream_log`` over the same rows without hashing,
-alternating, ``--rounds`` times each; the medians are reported. Target: at least 300,000 events/s verified.
-``--profile`` adds a cProfile of one ``verify_log`` run.
+under row-level security; on a log this size the range pass in worker processes) is timed against the baseline,
+``stream_log`` over the same rows without hashing, alternating, ``--rounds`` times each; the medians are reported.
+Target: at least 300,000 events/s verified (``PASS``/``FAIL``, exit status 1 on ``FAIL``). ``--breakdown`` also
+times the range pass in one process and the serial path; ``--profile`` adds a cProfile of one ``verify_log`` run
+(the parent process only: the workers are forked).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import io
 import multiprocessing
 import os
@@ -33,9 +34,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -48,12 +48,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gate_read import postgres_database, sqlite_database
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from claimvault.accounts.services import create_organization
+from claimvault.security.audit import verify as verify_module
 from claimvault.security.audit.checkpoints import CheckpointSigner, DirectorySink
-from claimvault.security.audit.log import FETCH, first_column_mismatch, first_reference_mismatch, stream_log
-from claimvault.security.audit.merkle import CompactRange, leaf_hash
+from claimvault.security.audit.log import stream_log
+from claimvault.security.audit.merkle import leaf_hash
 from claimvault.security.audit.models import AuditEvent, AuditPatientRef, PendingAuditEvent
 from claimvault.security.audit.sequencer import GENESIS, Sequencer, chain_next, sequenced_rows
 from claimvault.security.audit.verify import verify_log, write_checkpoint
@@ -276,102 +276,28 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def breakdown(db: Database) -> list[tuple[str, float]]:
-    """One pass per stage of ``verify_log``, to show where its time goes."""
-    sha256 = hashlib.sha256
+def breakdown(db: Database, checkpoints: list[Any], public_key: Any) -> list[tuple[str, float]]:
+    """The parts of ``verify_log``: the range pass without worker processes, and the serial path (the one that
+    names the first bad position when the range pass finds anything wrong)."""
+    by_size: dict[int, list[Any]] = defaultdict(list)
+    for cp in checkpoints:
+        by_size[cp.tree_size].append(cp)
 
-    def hash_chain() -> None:
-        previous = GENESIS
-        with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
-            for _position, body, _chain in stream_log(session):
-                leaf = sha256(b"\x00" + body.encode("ascii")).digest()
-                previous = sha256(previous + leaf).digest()
+    def one_process() -> None:  # one range after the other, in this process
+        if verify_module._verify_in_ranges(db, by_size, jobs=1) is None:
+            raise SystemExit("the range pass did not verify the log")
 
-    def hash_chain_tree() -> None:
-        previous = GENESIS
-        cr = CompactRange()
-        append = cr.append
-        with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
-            for _position, body, chain in stream_log(session):
-                leaf = sha256(b"\x00" + body.encode("ascii")).digest()
-                previous = sha256(previous + leaf).digest()
-                if previous != chain:
-                    raise SystemExit("chain mismatch")
-                append(leaf)
-        cr.root()
-
-    def sql(check: Callable[..., int | None]) -> Callable[[], None]:
-        def run() -> None:
-            with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
-                if check(session) is not None:
-                    raise SystemExit("column check failed")
-
-        return run
+    def serial() -> None:
+        result = verify_module.VerifyResult()
+        verify_module._verify_serial(db, result, checkpoints, by_size)
+        if not result.ok:
+            raise SystemExit(f"the serial path failed: {result.problems[:3]}")
 
     return [
         ("stream_log only (baseline)", timed(lambda: stream_only(db))),
-        ("  + leaf and chain hashes", timed(hash_chain)),
-        ("  + chain compare, CompactRange.append", timed(hash_chain_tree)),
-        ("first_column_mismatch (SQL)", timed(sql(first_column_mismatch))),
-        ("first_reference_mismatch (SQL)", timed(sql(first_reference_mismatch))),
+        ("range pass, one process", timed(one_process)),
+        ("serial path (exact reports on failure)", timed(serial)),
     ]
-
-
-# A prototype of a faster verify_log (not used by the application; see the README) -------------------------------
-def raw_chunks(session: Session) -> Iterator[list[tuple[int, str, bytes]]]:
-    """``(position, body, chain_hash)`` rows in position order, a fetch at a time, from the DB-API cursor."""
-    sql = "SELECT position, body, chain_hash FROM audit_events ORDER BY position"
-    dbapi = session.connection().connection.driver_connection
-    assert dbapi is not None
-    # PostgreSQL: a server-side (named) cursor, so the log is not loaded into memory at once.
-    cursor = dbapi.cursor("audit_verify") if session.get_bind().dialect.name == "postgresql" else dbapi.cursor()
-    try:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(FETCH):
-            yield rows
-    finally:
-        cursor.close()
-
-
-def checked_in_own_session(db: Database, check: Callable[[Session], int | None]) -> int | None:
-    with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
-        return check(session)
-
-
-def fast_verify(db: Database) -> tuple[int, bytes, bytes]:
-    """verify_log's chain, tree and column/reference checks with the changes suggested in the README.
-
-    The two SQL checks run on their own connections in threads while this thread hashes (both drivers release the
-    GIL while the database works); rows come from the DB-API cursor in fetches, not one Row and one generator
-    step at a time; the leaf hash reuses a hash object primed with 0x00; leaves go to ``CompactRange.extend`` once
-    per fetch. Returns ``(events, root, chain head)``.
-    """
-    sha256 = hashlib.sha256
-    leaf_prefix = sha256(b"\x00")
-    cr = CompactRange()
-    previous = GENESIS
-    expected = 0
-    with ThreadPoolExecutor(2, thread_name_prefix="audit-check") as pool:
-        checks = [pool.submit(checked_in_own_session, db, c) for c in (first_column_mismatch, first_reference_mismatch)]
-        with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
-            for rows in raw_chunks(session):
-                leaves: list[bytes] = []
-                push = leaves.append
-                for position, body, chain in rows:
-                    if position != expected:
-                        raise SystemExit(f"position {expected} missing")
-                    h = leaf_prefix.copy()
-                    h.update(body.encode("ascii"))
-                    leaf = h.digest()
-                    previous = sha256(previous + leaf).digest()
-                    if previous != chain:
-                        raise SystemExit(f"chain broken at {position}")
-                    push(leaf)
-                    expected += 1
-                cr.extend(leaves)
-        if any(c.result() is not None for c in checks):
-            raise SystemExit("a column or reference check failed")
-    return expected, cr.root(), previous
 
 
 @contextmanager
@@ -420,18 +346,10 @@ def run_backend(name: str, workdir: Path, args: argparse.Namespace) -> bool:
             if not result.ok or result.events != size:
                 raise SystemExit(f"verify_log failed: {result.problems[:3]} ({result.events} events)")
 
-        def prototype() -> None:
-            got = fast_verify(db)
-            if got != (size, checkpoint.root_hash, checkpoint.chain_head):
-                raise SystemExit("the prototype disagrees with the checkpoint")
-
         verify_times: list[float] = []
         stream_times: list[float] = []
-        proto_times: list[float] = []
         for n in range(args.rounds):  # alternate, order flipped every round
             runs = [(verify, verify_times), (lambda: stream_only(db), stream_times)]
-            if args.prototype:
-                runs.append((prototype, proto_times))
             for fn, times in runs if n % 2 == 0 else reversed(runs):
                 times.append(timed(fn))
         verify_s = statistics.median(verify_times)
@@ -443,14 +361,8 @@ def run_backend(name: str, workdir: Path, args: argparse.Namespace) -> bool:
             f"{size / stream_s:9,.0f} events/s   ratio {verify_s / stream_s:5.2f}x   "
             f"(target >= {TARGET:,} events/s) {'PASS' if ok else 'FAIL'}"
         )
-        if args.prototype:
-            proto_s = statistics.median(proto_times)
-            print(
-                f"{name:<10} prototype  {proto_s:6.2f} s = {size / proto_s:9,.0f} events/s   "
-                f"ratio {proto_s / stream_s:5.2f}x to stream_log only   (info: the changes suggested in the README)"
-            )
         if args.breakdown:
-            for label, seconds in breakdown(db):
+            for label, seconds in breakdown(db, checkpoints, signer.public_key):
                 print(f"{name:<10}   {label:<40} {seconds:6.2f} s  {size / seconds:10,.0f} events/s")
         if args.profile:
             profiler = cProfile.Profile()
@@ -471,7 +383,6 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes building event bodies (default: cores)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="timed runs of each; medians reported (default 3)")
-    parser.add_argument("--prototype", action="store_true", help="also time the faster verify sketched here")
     parser.add_argument("--breakdown", action="store_true", help="also time each stage of verify_log once")
     parser.add_argument(
         "--profile", type=int, nargs="?", const=25, default=0, metavar="N", help="cProfile one verify_log run"

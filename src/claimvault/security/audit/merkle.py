@@ -178,6 +178,31 @@ class CompactRange:
             # Leaves appended before a bad one stay appended, exactly as with repeated append() calls.
             self._size = n
 
+    def append_range(self, *, size: int, hashes: Sequence[bytes]) -> None:
+        """Append the next ``size`` leaves given as their own compact range (``hashes``: the perfect-subtree roots
+        of those leaves alone, as ``CompactRange.hashes`` gives them), e.g. computed by another process.
+
+        The current size must be a multiple of the largest of those subtrees (ranges cut at multiples of a power of
+        two are): the result is then exactly that of appending the leaves one by one.
+        """
+        if not _is_size(size) or len(hashes) != size.bit_count() or not all(map(_is_hash, hashes)):
+            raise ValueError("compact range state does not match its size")
+        if size and self._size % (1 << (size.bit_length() - 1)):
+            raise ValueError("the range does not start at a multiple of its largest subtree")
+        stack = self._stack
+        copy = _NODE_CTX.copy
+        bits = [b for b in range(size.bit_length() - 1, -1, -1) if size >> b & 1]
+        for height, h in zip(bits, hashes, strict=True):
+            m = self._size >> height
+            while m & 1:
+                ctx = copy()
+                ctx.update(stack.pop())
+                ctx.update(h)
+                h = ctx.digest()
+                m >>= 1
+            stack.append(h)
+            self._size += 1 << height
+
     def root(self) -> bytes:
         """MTH of the leaves appended so far (EMPTY_ROOT when none)."""
         stack = self._stack

@@ -6,6 +6,11 @@ pinned public key when one is given) and that the log reproduces every checkpoin
 also proves each checkpoint consistent with the ones before it. Any failure names the first position that can no
 longer be vouched for.
 
+Large logs are verified in ranges of 2**RANGE_BITS positions by forked worker processes, each reading its range
+once and doing every check in one pass; the parent chains the ranges together and assembles the Merkle tree. All
+hashing happens here, never in the database. When a range finds anything unexpected, the whole log is verified
+again by the serial path, which names the first bad position exactly as before.
+
 ``write_checkpoint`` extends the tree from the latest checkpoint it trusts (its own signature, root reproduced by
 the saved compact range), re-checks the chain of every event since, and refuses to sign a log that does not
 verify, so a checkpoint never blesses tampering.
@@ -14,19 +19,39 @@ verify, so a checkpoint never blesses tampering.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.util import Finalize
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
 from claimvault.security.audit.checkpoints import Checkpoint, CheckpointSigner, CheckpointSink
-from claimvault.security.audit.log import first_column_mismatch, first_reference_mismatch, stream_batches, stream_log
+from claimvault.security.audit.log import (
+    chain_hash_at,
+    first_column_mismatch,
+    first_reference_mismatch,
+    log_size,
+    range_refs,
+    range_rows,
+    stream_batches,
+    stream_log,
+)
 from claimvault.security.audit.merkle import EMPTY_ROOT, CompactRange
 from claimvault.security.audit.sequencer import GENESIS, Sequencer
 from claimvault.storage.database import AUDIT_READER, Database
+
+# Logs of at least PARALLEL_MIN events are verified in one pass per range of 2**RANGE_BITS positions, the ranges
+# spread over worker processes; smaller logs (and any log whose fast pass finds anything wrong) take the serial
+# path, which names the first bad position.
+RANGE_BITS = 16
+PARALLEL_MIN = 1 << 17
 
 
 class AuditLogTampered(Exception):
@@ -68,7 +93,18 @@ def verify_log(*, db: Database, checkpoints: Sequence[Checkpoint], public_key: E
     for size, group in by_size.items():
         if len({(c.root_hash, c.chain_head) for c in group}) > 1:
             result.fail(f"checkpoints at tree size {size} disagree (a fork)", None)
+    fast = _verify_in_ranges(db, by_size) if _can_split(db) else None
+    if fast is not None:
+        result.events, result.root_hash = fast
+        return result
+    _verify_serial(db, result, valid, by_size)
+    return result
 
+
+def _verify_serial(
+    db: Database, result: VerifyResult, valid: list[Checkpoint], by_size: dict[int, list[Checkpoint]]
+) -> None:
+    """Every check in one pass over the log plus the two SQL scans; names the first position that fails."""
     good_until = 0  # every position below this is covered by a checkpoint the log reproduces (or by the chain)
     # The column and reference checks are plain SQL scans: run them beside the hashing pass (the drivers release
     # the GIL while the database works), unless every session shares one connection (tests).
@@ -100,7 +136,6 @@ def verify_log(*, db: Database, checkpoints: Sequence[Checkpoint], public_key: E
         result.fail(f"event at position {column}: a column differs from the recorded event", column)
     if reference is not None:
         result.fail(f"event at position {reference}: patient references differ from the event", reference)
-    return result
 
 
 def _sql_check(db: Database, check: Callable[[Session], int | None]) -> int | None:
@@ -201,3 +236,162 @@ def _trusted_base(checkpoints: Sequence[Checkpoint], signer: CheckpointSigner) -
         if cr.root() == cp.root_hash:
             return cp
     return None
+
+
+# The one-pass range verifier ------------------------------------------------------------------------------------
+# Each range [start, stop) is read once, with its columns and patient references beside the bodies, and checked
+# in the same loop: contiguous positions, columns against the body's header, references against its patient list
+# (exactly, in order, with the event's organization), leaf and chain hashes against the stored chain (starting
+# from the stored chain hash before the range), and the range's own compact Merkle range. The parent then checks
+# that each range continues the chain the previous one recomputed and assembles the tree. Anything unexpected
+# makes a range "dirty", and verify_log falls back to the serial path, which reports it exactly.
+@dataclass(frozen=True)
+class _RangeResult:
+    start: int
+    end: int  # one past the last position verified
+    before: bytes  # the stored chain hash of start - 1 (GENESIS at 0): the chain this range continues
+    head: bytes  # the recomputed chain hash of end - 1
+    hashes: tuple[bytes, ...]  # the compact Merkle range of [start, end) alone
+    marks: dict[int, tuple[tuple[bytes, ...], bytes]]  # checkpoint size -> (compact range of [start, size), chain)
+    clean: bool
+
+
+_DIRTY = _RangeResult(start=-1, end=-1, before=b"", head=b"", hashes=(), marks={}, clean=False)
+_worker_db: Database | None = None
+
+
+def _can_split(db: Database) -> bool:
+    """Worker sessions need their own connections to the same database (not one shared test connection, not a
+    private in-memory SQLite database)."""
+    return not db.shares_one_connection and db.engine.url.database not in (None, "", ":memory:")
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _verify_in_ranges(
+    db: Database, by_size: dict[int, list[Checkpoint]], *, jobs: int | None = None
+) -> tuple[int, bytes] | None:
+    """(events, root) when every range verifies cleanly and every checkpoint matches; None to fall back.
+    ``jobs``: worker processes (default two per CPU; 1 verifies the ranges in this process)."""
+    with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
+        size = log_size(session)
+    if size < PARALLEL_MIN or max(by_size, default=0) > size:
+        return None
+    if any(c.root_hash != EMPTY_ROOT or c.chain_head != GENESIS for c in by_size.get(0, ())):
+        return None
+    span = 1 << RANGE_BITS
+    tasks = [
+        (start, min(start + span, size), tuple(s for s in by_size if start < s <= min(start + span, size)))
+        for start in range(0, size, span)
+    ]
+    try:
+        results = _run_ranges(db, tasks, jobs=2 * _cpus() if jobs is None else jobs)
+    except Exception:  # noqa: BLE001 - e.g. a body that is not ASCII: the serial path reports (or raises) exactly
+        return None
+    cr = CompactRange()
+    previous = GENESIS
+    for (start, stop, _), got in zip(tasks, results, strict=True):
+        if not got.clean or got.start != start or got.end != stop or got.before != previous:
+            return None
+        for at, (hashes, chain) in sorted(got.marks.items()):
+            prefix = cr.copy()
+            prefix.append_range(size=at - start, hashes=hashes)
+            root = prefix.root()
+            if any(c.root_hash != root or c.chain_head != chain for c in by_size[at]):
+                return None
+        cr.append_range(size=stop - start, hashes=got.hashes)
+        previous = got.head
+    return size, cr.root()
+
+
+def _run_ranges(db: Database, tasks: list[tuple[int, int, tuple[int, ...]]], *, jobs: int) -> list[_RangeResult]:
+    # Two workers per core by default: while one waits for its rows the other hashes (the database works between).
+    jobs = min(len(tasks), jobs)
+    # Fork only from a single-threaded process that may have children (the CLI); otherwise verify the ranges here.
+    if jobs < 2 or threading.active_count() > 1 or multiprocessing.current_process().daemon:
+        return [_verify_range(db, *task) for task in tasks]
+    global _worker_db
+    _worker_db = db
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_start) as pool:
+            results = pool.map(_worker_range, tasks, chunksize=1)
+            pool.close()
+            pool.join()
+        return results
+    finally:
+        _worker_db = None
+
+
+def _worker_start() -> None:
+    assert _worker_db is not None
+    _worker_db.engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+    Finalize(_worker_db, _worker_db.engine.dispose, exitpriority=10)
+
+
+def _worker_range(task: tuple[int, int, tuple[int, ...]]) -> _RangeResult:
+    assert _worker_db is not None
+    return _verify_range(_worker_db, *task)
+
+
+def _verify_range(db: Database, start: int, stop: int, sizes: tuple[int, ...]) -> _RangeResult:
+    with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
+        before = GENESIS if start == 0 else chain_hash_at(session, start - 1)
+        if before is None:
+            return _DIRTY
+        return _range_pass(session, start=start, stop=stop, sizes=set(sizes), before=before)
+
+
+def _range_pass(session: Session, *, start: int, stop: int, sizes: set[int], before: bytes) -> _RangeResult:
+    sha256 = hashlib.sha256
+    leaf_prefix = sha256(b"\x00")
+    cr = CompactRange()
+    marks: dict[int, tuple[tuple[bytes, ...], bytes]] = {}
+    refs = iter(range_refs(session, start=start, stop=stop))
+    ref: Any = next(refs, None)
+    previous = before
+    expected = start
+    for rows in range_rows(session, start=start, stop=stop):
+        leaves: list[bytes] = []
+        push = leaves.append
+        for position, body, chain, header, org, count in rows:
+            # Contiguous; the queryable columns give the body's header; the references are exactly its patients,
+            # each with the event's organization.
+            if position != expected or not body.isascii() or not body.startswith(header):  # bodies are ASCII
+                return _DIRTY
+            if ref is not None and ref[0] == position:
+                _, ref_count, listed, with_org, low, high = ref
+                if ref_count != count or with_org != (ref_count if org else 0) or (org and not low == high == org):
+                    return _DIRTY
+                ref = next(refs, None)
+            elif count != 0 or (ref is not None and ref[0] < position):
+                return _DIRTY
+            else:
+                listed = b""
+            line_end = body.find(b"\n", len(header))
+            if line_end < 0 or body[len(header) : line_end] != listed:
+                return _DIRTY
+            # Leaf, chain and tree.
+            h = leaf_prefix.copy()
+            h.update(body)
+            leaf = h.digest()
+            previous = sha256(previous + leaf).digest()
+            if previous != chain:
+                return _DIRTY
+            push(leaf)
+            expected += 1
+            if expected in sizes:
+                cr.extend(leaves)
+                leaves = []
+                push = leaves.append
+                marks[expected] = (cr.hashes, previous)
+        cr.extend(leaves)
+    if ref is not None or expected != stop:
+        return _DIRTY
+    return _RangeResult(
+        start=start, end=expected, before=before, head=previous, hashes=cr.hashes, marks=marks, clean=True
+    )
