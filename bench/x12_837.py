@@ -18,28 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.claim_documents
 
-from tests.claim_documents import VARIANTS, make_claim
+from tests.claim_documents import VARIANTS, make_claim, make_partner
 
 from claimvault.billing.claims.document import ClaimDocument
 from claimvault.billing.x12.claim_837p import write_837p
-from claimvault.billing.x12.envelope import InMemoryControlNumbers, TradingPartner
+from claimvault.billing.x12.envelope import InMemoryControlNumbers
 from claimvault.billing.x12.validation import validate_x12
 
-PARTNER = TradingPartner(
-    key="BENCH",
-    isa_sender_qualifier="ZZ",
-    isa_sender_id="CLAIMVAULT",
-    isa_receiver_qualifier="ZZ",
-    isa_receiver_id="SYNCLEARING",
-    gs_sender_code="CLAIMVAULT",
-    gs_receiver_code="SYNCLEARING",
-    submitter_name="ClaimVault Synthetic Clinic",
-    submitter_id="CV0001",
-    submitter_contact_name="Billing Desk",
-    submitter_contact_phone="5555550100",
-    receiver_name="Synthetic Clearinghouse",
-    receiver_id="SYNCH01",
-)
+PARTNER = make_partner("BENCH")
 CREATED = datetime(2026, 11, 24, 10, 30)
 EXPECT = ("HC", "837", "005010X222A1")
 

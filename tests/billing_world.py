@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -44,8 +45,8 @@ class BillingWorld:
     def ctx(self, command: str = "test") -> SystemContext:
         return system_context(command, organization_id=self.org_id, permissions=set(Permission))
 
-    def gate(self, command: str = "test") -> PHIGate:
-        return open_gate(db=self.runtime.db, keys=self.runtime.keys, ctx=self.ctx(command))  # type: ignore[return-value]
+    def gate(self, command: str = "test") -> AbstractContextManager[PHIGate]:
+        return open_gate(db=self.runtime.db, keys=self.runtime.keys, ctx=self.ctx(command))
 
     def patient(
         self, *, family: str, dx: tuple[str, ...] = ("E119", "I10"), seed: int = 1

@@ -35,6 +35,7 @@ from claimvault.billing.claims.document import (
     ServiceLine,
     Subscriber,
 )
+from claimvault.billing.x12.envelope import TradingPartner
 from claimvault.discovery.validators import mbi_valid, npi_valid
 
 VARIANTS: tuple[str, ...] = (
@@ -227,4 +228,23 @@ def make_claim(seed: int, *, variant: str = "self") -> ClaimDocument:
         original_reference=f"PCN{rng.randrange(10**9, 10**10)}" if frequency != "1" else None,
         patient_id=uuid.UUID(int=rng.getrandbits(128), version=4),
         created_on=start + timedelta(days=3),
+    )
+
+
+def make_partner(key: str = "CH1") -> TradingPartner:
+    """A synthetic clearinghouse identity for 837P envelopes (tests and the benchmark)."""
+    return TradingPartner(
+        key=key,
+        isa_sender_qualifier="ZZ",
+        isa_sender_id="CLAIMVAULT",
+        isa_receiver_qualifier="ZZ",
+        isa_receiver_id="SYNCLEARING",
+        gs_sender_code="CLAIMVAULT",
+        gs_receiver_code="SYNCLEARING",
+        submitter_name="ClaimVault Synthetic Clinic",
+        submitter_id="CV0001",
+        submitter_contact_name="Billing Desk",
+        submitter_contact_phone="5555550100",
+        receiver_name="Synthetic Clearinghouse",
+        receiver_id="SYNCH01",
     )

@@ -24,28 +24,14 @@ from claimvault.billing.x12.envelope import (
     clean_text,
 )
 from claimvault.billing.x12.validation import _PARAMS, ReleaseRefused, release_837p, validate_x12
-from tests.claim_documents import COMMERCIAL_PAYER_ID, VARIANTS, make_claim
+from tests.claim_documents import COMMERCIAL_PAYER_ID, VARIANTS, make_claim, make_partner
 
 CREATED = datetime(2026, 11, 24, 10, 30)
 COMMERCIAL = tuple(v for v in VARIANTS if v != "medicare")
 
 
 def partner(key: str = "CH1") -> TradingPartner:
-    return TradingPartner(
-        key=key,
-        isa_sender_qualifier="ZZ",
-        isa_sender_id="CLAIMVAULT",
-        isa_receiver_qualifier="ZZ",
-        isa_receiver_id="SYNCLEARING",
-        gs_sender_code="CLAIMVAULT",
-        gs_receiver_code="SYNCLEARING",
-        submitter_name="ClaimVault Synthetic Clinic",
-        submitter_id="CV0001",
-        submitter_contact_name="Billing Desk",
-        submitter_contact_phone="5555550100",
-        receiver_name="Synthetic Clearinghouse",
-        receiver_id="SYNCH01",
-    )
+    return make_partner(key)
 
 
 def write(claims: list[ClaimDocument], numbers: InMemoryControlNumbers | None = None, **kw: Any) -> Interchange:

@@ -85,8 +85,6 @@ CORRECTIONS: dict[str, frozenset[str]] = {
     "partially_paid": frozenset({"7", "8"}),
     "denied": frozenset({"7", "8"}),
 }
-# What a user may ask for directly (the rest follows scrubbing, export or acknowledgements).
-USER_TARGETS = frozenset({"ready", "draft", "appealed", "closed"})
 
 
 class IllegalTransition(Conflict):

@@ -33,6 +33,7 @@ from claimvault.billing.encounters.models import Encounter, ServiceLine
 from claimvault.errors import Conflict, NotFound, ValidationFailed
 from claimvault.security.gate import PHIGate, Record
 from claimvault.security.permissions import Permission
+from claimvault.storage.base import utcnow
 
 READ = Permission.CLAIM_READ
 MANAGE = Permission.CLAIM_MANAGE
@@ -96,7 +97,6 @@ def create_claim(*, gate: PHIGate, data: ClaimCreate) -> ClaimOut:
     charges = gate.session.scalars(select(ServiceLine.charge).where(ServiceLine.encounter_id == encounter.id)).all()
     if not charges:
         raise ValidationFailed("The encounter has no service lines.")
-    claim_id = uuid.uuid4()  # replaced below by the gate's own id; family is set after create
     values: dict[str, Any] = {
         "patient_id": patient_id,
         "encounter_id": encounter.id,
@@ -104,7 +104,7 @@ def create_claim(*, gate: PHIGate, data: ClaimCreate) -> ClaimOut:
         "payer_id": coverage[0].payer_id,
         "rank": data.rank,
         "control_number": _next_control_number(gate),
-        "family_id": claim_id,
+        "family_id": uuid.uuid4(),  # placeholder: a first version's family is its own id, set once it exists
         "version": 1,
         "frequency_code": "1",
         "status": "draft",
@@ -272,7 +272,7 @@ def scrub_claims(
             for f in report.findings
         ]
         row.fingerprint = keyed  # a keyed digest, derived here: never written through the gate
-        stored = {"scrub_findings": json.dumps([f.model_dump() for f in findings]), "scrubbed_at": _now()}
+        stored = {"scrub_findings": json.dumps([f.model_dump() for f in findings]), "scrubbed_at": utcnow()}
         if report.errors:
             if row.status != "draft":
                 move(
@@ -304,9 +304,3 @@ def scrub_claims(
             )
         )
     return results
-
-
-def _now() -> Any:
-    from claimvault.storage.base import utcnow
-
-    return utcnow()

@@ -71,6 +71,14 @@ class BusinessAddress(BaseModel):
         return None if value is None else value.upper()
 
 
+class _AddressOut(BaseModel):
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+
+
 class ProviderCreate(BusinessAddress):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -120,7 +128,7 @@ class ProviderCreate(BusinessAddress):
         return self
 
 
-class ProviderOut(BaseModel):
+class ProviderOut(_AddressOut):
     id: uuid.UUID
     npi: str
     entity: str
@@ -135,11 +143,6 @@ class ProviderOut(BaseModel):
     tax_id_kind: str
     contact_name: str | None = None
     contact_phone: str | None = None
-    address_line1: str | None = None
-    address_line2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
     active: bool
     row_version: int
     created_at: datetime
@@ -157,15 +160,10 @@ class FacilityCreate(BusinessAddress):
     _name = field_validator("name")(check_x12_text)
 
 
-class FacilityOut(BaseModel):
+class FacilityOut(_AddressOut):
     id: uuid.UUID
     name: str
     npi: str | None = None
     place_of_service: str | None = None
-    address_line1: str | None = None
-    address_line2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
     active: bool
     created_at: datetime
