@@ -39,7 +39,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 test-only: $(VENV)/.dev-installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint test-only
 

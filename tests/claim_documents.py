@@ -11,6 +11,15 @@
 - ``medicare``: billed to Medicare Part B (MBI-shaped member id);
 - ``full``: every path at once (dependent, secondary, several lines with modifiers, providers, replacement).
 
+Coordination-of-benefits variants (``COB_VARIANTS``, kept apart so tests that parametrize ``VARIANTS`` keep their
+counts) fill ``other_payers`` and ``payer_responsibility``:
+
+- ``cob_primary``: billed to the primary, with a secondary (the spouse's plan) and a tertiary (Medicaid) payer;
+- ``cob_secondary``: billed to the secondary after Medicare paid: line adjudications (CO-45, PR-1/2/3), a
+  claim-level CO-253, the payer's claim number; a tertiary payer not yet billed;
+- ``cob_tertiary``: billed to the tertiary after Medicare (line level) and a supplemental plan (claim level only,
+  OA-23 for the primary's share, PR for what is left).
+
 Every variant except ``medicare`` bills ``COMMERCIAL_PAYER_ID``, so those claims can share one 837P file. Data
 are synthetic (faker with a seeded instance and ``random.Random(seed)``); NPIs pass the Luhn check over 80840.
 """
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -26,12 +36,18 @@ from faker import Faker
 
 from claimvault.billing.claims.document import (
     Address,
+    Adjudication,
+    Adjustment,
     ClaimDocument,
     Diagnosis,
     Facility,
+    LineAdjudication,
+    OtherPayer,
     Payer,
     Person,
     Provider,
+    Rank,
+    Responsibility,
     ServiceLine,
     Subscriber,
 )
@@ -49,8 +65,11 @@ VARIANTS: tuple[str, ...] = (
     "medicare",
     "full",
 )
+COB_VARIANTS: tuple[str, ...] = ("cob_primary", "cob_secondary", "cob_tertiary")
 COMMERCIAL_PAYER_ID = "SYNCI01"
 MEDICARE_PAYER_ID = "SYNMB01"
+SUPPLEMENTAL_PAYER_ID = "SYNCI02"
+MEDICAID_PAYER_ID = "SYNMC01"
 
 _STATES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NC", "NY", "OH", "PA", "TX", "WA")
 _DIAGNOSES = ("E119", "I10", "J069", "M5450", "Z23", "R519", "E785", "K219", "J45909", "F419", "N390", "M25561")
@@ -163,8 +182,10 @@ def _lines(rng: random.Random, *, count: int, diagnoses: int, modifiers: bool, s
 
 def make_claim(seed: int, *, variant: str = "self") -> ClaimDocument:
     """A valid synthetic claim, the same for the same ``seed`` and ``variant``."""
+    if variant in COB_VARIANTS:
+        return _cob_claim(seed, variant)
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant; expected one of {VARIANTS}")
+        raise ValueError(f"unknown variant; expected one of {VARIANTS + COB_VARIANTS}")
     billing_provider = _billing_provider(seed % 3)
     rng = random.Random(f"{variant}:{seed}")
     _fake.seed_instance(rng.randrange(2**32))
@@ -247,4 +268,111 @@ def make_partner(key: str = "CH1") -> TradingPartner:
         submitter_contact_phone="5555550100",
         receiver_name="Synthetic Clearinghouse",
         receiver_id="SYNCH01",
+    )
+
+
+_CENT = Decimal("0.01")
+
+
+def _supplemental() -> Payer:
+    return Payer(payer_id=SUPPLEMENTAL_PAYER_ID, name="Synthetic Supplemental Plan", claim_filing_indicator="CI")
+
+
+def _medicaid() -> Payer:
+    return Payer(payer_id=MEDICAID_PAYER_ID, name="Synthetic Medicaid", claim_filing_indicator="MC")
+
+
+def _primary_adjudication(rng: random.Random, claim: ClaimDocument, day: date) -> Adjudication:
+    """Medicare-style line adjudication: CO-45 down to the allowed amount, a deductible on the first line, a
+    co-payment on the second, 20% coinsurance, and a small claim-level CO-253 (sequestration)."""
+    lines = []
+    for n, line in enumerate(claim.lines, start=1):
+        allowed = (line.charge * Decimal(rng.randrange(55, 85)) / 100).quantize(_CENT)
+        deductible = min(allowed, Decimal("15.00")) if n == 1 else Decimal(0)
+        copay = min(allowed - deductible, Decimal("10.00")) if n == 2 else Decimal(0)
+        coinsurance = ((allowed - deductible - copay) * Decimal("0.20")).quantize(_CENT)
+        paid = allowed - deductible - copay - coinsurance
+        adjustments = [Adjustment("CO", "45", line.charge - allowed)]
+        adjustments += [
+            Adjustment("PR", code, amount)
+            for code, amount in (("1", deductible), ("2", coinsurance), ("3", copay))
+            if amount
+        ]
+        lines.append(
+            LineAdjudication(
+                line_number=n,
+                paid_amount=paid,
+                procedure_code=line.procedure_code,
+                units=line.units,
+                modifiers=line.modifiers,
+                adjustments=tuple(adjustments),
+            )
+        )
+    sequestration = Decimal("1.00") if sum(a.paid_amount for a in lines) >= 1 else Decimal(0)
+    return Adjudication(
+        paid_amount=sum((a.paid_amount for a in lines), Decimal("0.00")) - sequestration,
+        adjudication_date=day,
+        adjustments=(Adjustment("CO", "253", sequestration),) if sequestration else (),
+        lines=tuple(lines),
+        payer_claim_number=f"MCR{rng.randrange(10**10, 10**11)}",
+    )
+
+
+def _secondary_adjudication(claim: ClaimDocument, primary: Adjudication, day: date) -> Adjudication:
+    """A supplemental plan that reports claim level only: OA-23 for what the primary paid or wrote off, half of
+    the patient's share paid, the rest left to the patient (PR-2)."""
+    patient_share = sum((a.amount for a in primary.adjustments if a.group == "PR"), Decimal(0)) + sum(
+        (a.amount for line in primary.lines for a in line.adjustments if a.group == "PR"), Decimal(0)
+    )
+    paid = (patient_share / 2).quantize(_CENT)
+    return Adjudication(
+        paid_amount=paid,
+        adjudication_date=day,
+        adjustments=(
+            Adjustment("OA", "23", claim.total_charge - patient_share),
+            Adjustment("PR", "2", patient_share - paid),
+        ),
+    )
+
+
+def _cob_claim(seed: int, variant: str) -> ClaimDocument:
+    rng = random.Random(f"{variant}:{seed}")
+    base = make_claim(seed, variant="multiline" if variant == "cob_secondary" else "self")
+    _fake.seed_instance(rng.randrange(2**32))
+    patient = base.patient
+    spouse = _person(rng, born_before=1995)
+    after = (base.created_on or date(2026, 1, 1)) + timedelta(days=rng.randrange(14, 40))
+    medicare = OtherPayer(payer=_medicare(), responsibility="P", member_id=make_mbi(rng), subscriber=patient)
+    supplemental = OtherPayer(
+        payer=_supplemental(),
+        responsibility="S",
+        member_id=f"S{rng.randrange(10**8, 10**9)}",
+        subscriber=spouse,
+        relationship="spouse",
+        group_number=f"G{rng.randrange(10**4, 10**5)}",
+    )
+    medicaid = OtherPayer(
+        payer=_medicaid(), responsibility="T", member_id=f"MC{rng.randrange(10**8, 10**9)}", subscriber=patient
+    )
+    others: tuple[OtherPayer, ...]
+    rank: Rank
+    responsibility: Responsibility
+    if variant == "cob_primary":
+        rank, responsibility = "primary", "P"
+        others = (supplemental, medicaid)
+    elif variant == "cob_secondary":
+        rank, responsibility = "secondary", "S"
+        others = (replace(medicare, adjudication=_primary_adjudication(rng, base, after)), medicaid)
+    else:
+        rank, responsibility = "tertiary", "T"
+        primary = _primary_adjudication(rng, base, after)
+        others = (
+            replace(medicare, adjudication=primary),
+            replace(supplemental, adjudication=_secondary_adjudication(base, primary, after + timedelta(days=12))),
+        )
+    return replace(
+        base,
+        subscriber=replace(base.subscriber, rank=rank),
+        other_payers=others,
+        payer_responsibility=responsibility,
     )

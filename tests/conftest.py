@@ -188,3 +188,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name in sorted(tally):
         counts = ", ".join(f"{n} {o}" for o, n in sorted(tally[name].items()))
         terminalreporter.write_line(f"{name}: {counts}")
+
+
+@pytest.fixture
+def committed_world(backend: Any, tmp_path: Path, settings: Settings) -> Any:
+    """A billing world on a PostgreSQL database whose transactions really commit (for concurrency tests)."""
+    if backend.name != "postgresql":
+        pytest.skip("row locks under real concurrency are PostgreSQL's")
+    with backend.database(tmp_path, committed=True) as db:
+        rt = build_runtime(settings, db=db, key_provider=LocalKeyring.create(settings.resolved_keyring_path))
+        try:
+            from tests.billing_world import build_billing_world  # billing tests only
+
+            yield build_billing_world(rt)
+        finally:
+            rt.close()

@@ -174,10 +174,11 @@ def test_rejection_runs_nothing(world: World, executed: list[Execution]) -> None
     assert done.status == "rejected" and done.reason_code == "not_justified" and executed == []
 
 
-def test_kind_without_executor_stays_approved(world: World) -> None:
+def test_kind_without_executor_stays_approved(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     requester = world.member("alpha", "billing_manager")
     approver = world.member("alpha", "billing_manager")
     row = _request(world, ctx_of(requester, "billing_manager"), kind="refund")
+    monkeypatch.delitem(service._EXECUTORS, "refund")  # runtimes register one; this kind is left without
     assert service.executor_for("refund") is None
     done = decide_request(
         db=world.runtime.db, ctx=ctx_of(approver, "billing_manager"), request_id=row.id, approve=True, reason_code="ok"
@@ -334,3 +335,12 @@ def test_decision_body_is_validated(world: World) -> None:
     assert c.post(decide, json={"approve": True}).status_code == 422
     assert c.post(decide, json={"approve": True, "reason_code": "ok", "extra": 1}).status_code == 422
     assert _stored(world, requester.org_id, row.id).status == "pending"
+
+
+def test_the_configured_threshold_applies_when_none_is_passed(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "DEFAULT_THRESHOLD", service.DEFAULT_THRESHOLD)  # restored after the test
+    configured = settings.model_copy(update={"approval_threshold": Decimal("50.00")})
+    service.configure_threshold(configured.approval_threshold)  # what build_runtime does with the setting
+    assert needs_approval(kind="write_off", amount=Decimal("60.00"))
+    assert not needs_approval(kind="write_off", amount=Decimal("49.99"))
+    assert needs_approval(kind="write_off", amount=Decimal("49.99"), threshold=Decimal("10.00"))

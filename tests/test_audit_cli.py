@@ -23,7 +23,7 @@ def var(tmp_path: Path) -> Path:
     text = _unwrapped(_everything(init))  # Rich wraps long lines at the terminal's width
     assert re.search(r"fingerprintSHA256:[0-9a-f]{4}(:[0-9a-f]{4}){15}", text), text
     assert (var / "keys" / "audit-checkpoint.key").stat().st_mode & 0o777 == 0o600
-    _ok(var, "demo", "seed")  # a practice, users, patients: plenty of events
+    _ok(var, "demo", "seed", "--patients", "5")  # a practice, users, patients: plenty of events
     return var
 
 

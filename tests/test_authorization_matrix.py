@@ -318,10 +318,17 @@ def _fill(template: str, env: Env, org: str) -> str:
 
 
 def _error(response: Any) -> dict[str, Any]:
+    """The standard error's code and message; FHIR routes carry the same ones in an OperationOutcome."""
     try:
         body = response.json()
     except ValueError:
         return {}
+    if not isinstance(body, dict):
+        return {}
+    if body.get("resourceType") == "OperationOutcome":
+        issue = body["issue"][0]
+        message = re.sub(r" \(request [0-9a-f]+\)$", "", issue.get("diagnostics", ""))
+        return {"code": issue["details"]["coding"][0]["code"], "message": message}
     return body.get("error", {}) if isinstance(body, dict) else {}
 
 

@@ -130,7 +130,7 @@ def install(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Install]
 
 def _seeded(inst: Install) -> Iterator[Install]:
     inst.ok(main_app, "init")
-    inst.ok(main_app, "demo", "seed")
+    inst.ok(main_app, "demo", "seed", "--patients", "5")
     blobs = inst.settings.resolved_blob_dir
     (blobs / "ab").mkdir(parents=True)
     (blobs / "ab" / "object-1").write_bytes(secrets.token_bytes(3000))

@@ -155,7 +155,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """One initialised and demo-seeded ./var/ shared by the read-only checks below."""
     var = tmp_path_factory.mktemp("seeded") / "var"
     init = _ok(var, "init")
-    seed = _ok(var, "demo", "seed")
+    seed = _ok(var, "demo", "seed", "--patients", str(DEMO_PATIENTS))
     credentials = _credentials(var / "demo-credentials.txt")
     rt = _open_runtime(var)
     try:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from claimvault.billing.patients.models import Patient
+from tests.billing_api import PARTNER, setup_claim, setup_directory
 from tests.conftest import World
 from tests.test_route_permissions import all_routes
 
@@ -143,6 +144,64 @@ MATRIX: dict[tuple[str, str], Any] = {
     },
     ("GET", "/api/v1/orgs/{org}/disclosure-suspensions"): None,
     ("GET", "/api/v1/orgs/{org}/audit/events"): None,
+    ("GET", "/api/v1/orgs/{org}/fhir/ExplanationOfBenefit/{eob_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/fhir/ExplanationOfBenefit/_search"): lambda: {"patient": "{patient_id}"},
+    ("GET", "/api/v1/orgs/{org}/fhir/ExplanationOfBenefit"): None,
+    ("POST", "/api/v1/orgs/{org}/claims/{claim_id}/secondary"): None,
+    ("POST", "/api/v1/orgs/{org}/fee-schedule"): lambda: {
+        "procedure_code": "99213",
+        "charge": "1.00",
+        "effective_from": "2026-01-01",
+    },
+    ("GET", "/api/v1/orgs/{org}/fee-schedule"): None,
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/merge"): lambda: {"duplicate_id": "{coverage_id}"},
+    ("POST", "/api/v1/orgs/{org}/providers"): lambda: {
+        "npi": "1234567893",
+        "entity": "person",
+        "family_name": "Intruder",
+    },
+    ("GET", "/api/v1/orgs/{org}/providers"): None,
+    ("GET", "/api/v1/orgs/{org}/providers/{provider_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/facilities"): lambda: {"name": "Intruder Clinic"},
+    ("GET", "/api/v1/orgs/{org}/facilities"): None,
+    ("POST", "/api/v1/orgs/{org}/trading-partners"): lambda: {**PARTNER, "name": "Intruder House"},
+    ("GET", "/api/v1/orgs/{org}/trading-partners"): None,
+    ("POST", "/api/v1/orgs/{org}/payers"): lambda: {
+        "payer_id": "INTR1",
+        "name": "Intruder Plan",
+        "trading_partner_id": "{partner_id}",
+    },
+    ("GET", "/api/v1/orgs/{org}/payers"): None,
+    ("GET", "/api/v1/orgs/{org}/payers/{payer_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/encounters"): lambda: {
+        "service_date": "2026-06-15",
+        "billing_provider_id": "{provider_id}",
+        "diagnoses": [{"code": "E119"}],
+        "lines": [{"procedure_code": "99213", "diagnosis_pointers": [1], "charge": "99.00"}],
+    },
+    ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/encounters"): None,
+    ("GET", "/api/v1/orgs/{org}/encounters/{encounter_id}"): None,
+    ("PUT", "/api/v1/orgs/{org}/encounters/{encounter_id}/diagnoses"): lambda: {"diagnoses": [{"code": "I10"}]},
+    ("POST", "/api/v1/orgs/{org}/claims"): lambda: {"encounter_id": "{encounter_id}"},
+    ("GET", "/api/v1/orgs/{org}/claims"): None,
+    ("POST", "/api/v1/orgs/{org}/claims/scrub"): lambda: {"claim_ids": ["{claim_id}"]},
+    ("POST", "/api/v1/orgs/{org}/claims/export-837"): None,
+    ("POST", "/api/v1/orgs/{org}/claims/acknowledgements"): None,
+    ("GET", "/api/v1/orgs/{org}/claims/{claim_id}"): None,
+    ("GET", "/api/v1/orgs/{org}/claims/{claim_id}/history"): None,
+    ("POST", "/api/v1/orgs/{org}/claims/{claim_id}/transitions"): lambda: {"to_status": "closed"},
+    ("POST", "/api/v1/orgs/{org}/claims/{claim_id}/corrections"): lambda: {"frequency_code": "1"},
+    ("GET", "/api/v1/orgs/{org}/x12-files"): None,
+    ("GET", "/api/v1/orgs/{org}/x12-files/{file_id}/content"): None,
+    ("GET", "/api/v1/orgs/{org}/fhir/Patient/{patient_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/fhir/Patient/_search"): lambda: {"family": "Marchbanks", "birthdate": "1948-11-30"},
+    ("GET", "/api/v1/orgs/{org}/fhir/Patient"): None,
+    ("GET", "/api/v1/orgs/{org}/fhir/Coverage/{coverage_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/fhir/Coverage/_search"): lambda: {"identifier": "XQ98812345"},
+    ("GET", "/api/v1/orgs/{org}/fhir/Coverage"): None,
+    ("GET", "/api/v1/orgs/{org}/fhir/Claim/{claim_id}"): None,
+    ("POST", "/api/v1/orgs/{org}/fhir/Claim/_search"): lambda: {"patient": "{patient_id}"},
+    ("GET", "/api/v1/orgs/{org}/fhir/Claim"): None,
     ("GET", "/api/v1/orgs/{org}/patients/{patient_id}/payment-methods"): None,
     ("POST", "/api/v1/orgs/{org}/patients/{patient_id}/payment-methods/card"): lambda: {
         "number": "4242424242424242",
@@ -198,9 +257,12 @@ def attack(world: World) -> dict[str, Any]:
             "payer_name": "Example Care Plan",
             "member_id": "XQ98812345",
             "effective_from": "2024-01-01",
+            "effective_to": "2025-12-31",
         },
     )
     assert coverage.status_code == 201, coverage.text
+    billing = setup_directory(owner, "alpha")
+    setup_claim(owner, "alpha", created.json()["id"], billing, member_id="XQ77700011")
     # The attacker holds every role in its own practice: the most privileges a user of B can have.
     roles = (
         "front_desk",
@@ -221,6 +283,7 @@ def attack(world: World) -> dict[str, Any]:
         "patient_id": created.json()["id"],
         "coverage_id": coverage.json()["id"],
         "user_id": str(owner_member.user_id),
+        **{key: billing[key] for key in ("partner_id", "payer_id", "provider_id", "encounter_id", "claim_id")},
     }
 
 
@@ -261,6 +324,8 @@ def test_no_route_leaks_across_tenants(
             assert response.status_code == 404, f"A's record reachable through B's scope: {method} {path}"
         elif template.endswith("/search"):
             assert response.json() == []
+        elif template.endswith(("/_search", "/fhir/Coverage", "/fhir/Claim", "/fhir/ExplanationOfBenefit")):
+            assert response.json().get("total", 0) == 0, f"{method} {path} found A's records"
     # A's patient is untouched, whatever the attacker tried.
     got = attack["owner"].get(f"/api/v1/orgs/alpha/patients/{attack['patient_id']}").json()
     assert (got["given_name"], got["family_name"], got["row_version"]) == ("Philippa", "Marchbanks", 1)

@@ -164,8 +164,11 @@ def test_contact_data_is_normalised_encrypted_and_searchable_by_phone(world: Wor
         assert row is not None and row.phone is None and row.phone_bidx is None
         for column in (row.email, row.address_line1, row.city, row.state, row.postal_code):
             assert column is not None and column[0] == 2  # ciphertext under the patient's key
-            for plain in (b"example.com", b"Harbor", b"Springfield", b"62704", b"IL"):
+            # Needles of five bytes or more: a two-letter state could occur in random ciphertext by chance
+            # (about one run in a thousand); the header byte above already shows the state is sealed.
+            for plain in (b"example.com", b"Harbor", b"Springfield", b"62704"):
                 assert plain not in column
+            assert len(column) > 28  # header, nonce and tag around the value
 
 
 def test_invalid_contact_data_is_refused_without_echo(world: World) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+
+    # Two-person rule: refunds, write-offs and adjustments at or above this amount wait for a second person
+    approval_threshold: Decimal = Field(default=Decimal("100.00"), gt=0, max_digits=12, decimal_places=2)
 
     # Sessions
     session_idle_timeout_seconds: int = 15 * 60

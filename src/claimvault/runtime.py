@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from claimvault.billing.patient_payments.adjustments import register_executors
 from claimvault.billing.payments.processor import FakeProcessor, PaymentProcessor, build_processor
 from claimvault.config import Settings
 from claimvault.monitoring.notifiers import Notifier, NotifierSettings, NullNotifier, build_notifier
+from claimvault.security.approvals.service import configure_threshold
 from claimvault.security.audit.sequencer import Sequencer
 from claimvault.security.crypto.blobs import BlobStore, build_blob_store
 from claimvault.security.crypto.keys import KeyService
@@ -48,6 +50,9 @@ def build_runtime(
     keys = KeyService(provider)
     sequencer = Sequencer(db)
     db.on_audit_commit = sequencer.notify  # inline until serve starts the background thread
+    processor = build_processor(settings)
+    register_executors(keys=keys, processor=processor)  # approved refunds and write-offs run with these
+    configure_threshold(settings.approval_threshold)
     return Runtime(
         settings=settings,
         db=db,
@@ -61,6 +66,6 @@ def build_runtime(
         hash_guard=HashGuard(settings.max_concurrent_password_checks),
         blobs=build_blob_store(settings, keys=keys),
         notifier=build_notifier(NotifierSettings()),
-        payment_processor=build_processor(settings),
+        payment_processor=processor,
         sequencer=sequencer,
     )

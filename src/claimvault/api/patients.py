@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from claimvault.billing.patients import service
+from claimvault.billing.patients.merge import MergeOut, PatientMerge, merge_patients
 from claimvault.billing.patients.schemas import (
     PatientCreate,
     PatientOut,
@@ -60,6 +61,24 @@ def list_patients(
 ) -> PatientPage:
     with open_gate(db=runtime.db, keys=runtime.keys, ctx=ctx) as gate:
         return service.list_patients(gate=gate, limit=limit, after=after)
+
+
+@router.post(
+    "/{patient_id}/merge",
+    summary="Merge a duplicate record into this patient",
+    description="The duplicate's coverages, encounters, claims, payment methods and disclosures move to this record"
+    " (re-encrypted under its key); the duplicate stays, marked merged and pointing here, and leaves lists and"
+    " searches. The same policy on both records keeps the duplicate's copy inactive; different overlapping"
+    " coverages of one rank answer 409 naming them.",
+)
+def merge_patient(
+    patient_id: uuid.UUID,
+    body: PatientMerge,
+    runtime: RuntimeDep,
+    ctx: Annotated[UserContext, Depends(requires(Permission.PATIENT_MERGE))],
+) -> MergeOut:
+    with open_gate(db=runtime.db, keys=runtime.keys, ctx=ctx) as gate:
+        return merge_patients(gate=gate, survivor_id=patient_id, data=body)
 
 
 @router.post("/search", summary="Find patients by family name and date of birth, SSN or phone (exact match)")

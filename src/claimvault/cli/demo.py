@@ -1,9 +1,10 @@
-"""``claimvault demo seed``: a demo practice with one user per role and synthetic patients.
+"""``claimvault demo seed``: a demo practice with one user per role, a billing company, and a living billing
+practice (``demo_billing``): providers, payers, synthetic patients with coverages, encounters and claims in every
+lifecycle state.
 
 Passwords are one-time (a change is required at first login) and are written only to a 0600 file under
-./var/, whose path is printed; they are never printed themselves. Patient data is synthetic and seeded: names,
-birth dates, fictional 555-01XX phone numbers, example.com addresses, street addresses, and one or two coverages
-with invented payers and member ids.
+./var/, whose path is printed; they are never printed themselves. Patient data is synthetic and seeded (fixed
+seed, fixed dates): names, birth dates, fictional 555-01XX phone numbers, example.com addresses, member ids.
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import typer
-from faker import Faker
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
 from claimvault.accounts.services import add_membership, create_organization, create_user, list_organizations
-from claimvault.billing.coverage.schemas import CoverageCreate
-from claimvault.billing.coverage.service import add_coverage
-from claimvault.billing.patients.schemas import PatientCreate, PatientOut
-from claimvault.billing.patients.service import create_patient
+from claimvault.billing.eligibility.service import check_patients_in_force
+from claimvault.billing.eligibility.transport import FakeClearinghouse
+from claimvault.billing.patients.models import Patient
 from claimvault.cli.common import clean_errors, console, runtime, settings
 from claimvault.cli.declare import uses_permissions
+from claimvault.cli.demo_billing import PERMISSIONS as BILLING_PERMISSIONS
+from claimvault.cli.demo_billing import BillingReport, seed_billing
+from claimvault.runtime import Runtime
 from claimvault.security.authorization.services import create_care_assignment, create_service_agreement
 from claimvault.security.context import system_context
 from claimvault.security.gate import open_gate
@@ -36,8 +40,8 @@ app = typer.Typer(
 DEMO_SLUG = "demo"
 DEMO_BILLING_SLUG = "demo-billing"
 DEMO_SEED = 837
+DEMO_PATIENTS = 200
 PROVIDER_PANEL = 5  # patients the demo provider has a care assignment with
-DEMO_PAYERS = ("Demo Mutual Health", "Example Care Plan", "Sample State Medicaid", "Placeholder Medicare Advantage")
 
 
 def _write_credentials(path: Path, lines: list[str]) -> None:
@@ -50,62 +54,42 @@ def _write_credentials(path: Path, lines: list[str]) -> None:
     os.chmod(path, 0o600)
 
 
-def _fake_patient(fake: Faker) -> PatientCreate:
-    given, family = fake.first_name(), fake.last_name()
-    birth: date = fake.date_of_birth(minimum_age=0, maximum_age=95)
-    return PatientCreate(
-        given_name=given,
-        family_name=family,
-        birth_date=birth,
-        phone=f"({fake.random_element(('212', '312', '415', '617', '702'))}) 555-01{fake.random_int(0, 99):02d}",
-        email=f"{given}.{family}{fake.random_int(1, 999)}@example.com".lower(),
-        address_line1=fake.street_address(),
-        address_line2=fake.secondary_address() if fake.boolean(chance_of_getting_true=25) else None,
-        city=fake.city(),
-        state=fake.state_abbr(include_territories=False, include_freely_associated_states=False),
-        postal_code=fake.zipcode(),
-    )
+def _seed_billing_with_progress(rt: Runtime, org_id: uuid.UUID, patients: int, var_dir: Path) -> BillingReport:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, TaskID] = {}
 
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
 
-def _fake_coverages(fake: Faker, patient: PatientOut) -> list[CoverageCreate]:
-    """A primary coverage (a minor's through a parent), and for about a third of patients a secondary one."""
-    assert patient.birth_date is not None and patient.family_name is not None
-    minor = (date.today() - patient.birth_date).days < 18 * 365
-    subscriber: dict[str, object] = {"subscriber_relationship": "self"}
-    if minor:
-        subscriber = {
-            "subscriber_relationship": "child",
-            "subscriber_given_name": fake.first_name(),
-            "subscriber_family_name": patient.family_name,
-            "subscriber_birth_date": fake.date_of_birth(minimum_age=20, maximum_age=60),
-        }
-    ranks = ["primary", "secondary"] if fake.boolean(chance_of_getting_true=33) else ["primary"]
-    start = max(patient.birth_date, date.today() - timedelta(days=fake.random_int(30, 5 * 365)))
-    return [
-        CoverageCreate.model_validate(
-            {
-                "rank": rank,
-                "payer_name": fake.random_element(DEMO_PAYERS),
-                "member_id": fake.bothify("???#########").upper(),
-                "group_number": fake.bothify("GRP-#####") if fake.boolean() else None,
-                "effective_from": start,
-                **subscriber,
-            }
+        return seed_billing(
+            runtime=rt,
+            organization_id=org_id,
+            patients=patients,
+            seed=DEMO_SEED,
+            code_set_dir=var_dir / "codesets" / "synthetic",
+            drop_dir=var_dir / "clearinghouse" / "demo",
+            progress=tick,
         )
-        for rank in ranks
-    ]
+
+
+ELIGIBILITY_DAY = date(2026, 6, 15)  # eligibility answers seeded for this date of service
 
 
 @app.command("seed")
 @uses_permissions(
-    Permission.PATIENT_CREATE,
-    Permission.COVERAGE_MANAGE,
+    *BILLING_PERMISSIONS,
+    Permission.ELIGIBILITY_CHECK,
     Permission.CARE_ASSIGNMENT_MANAGE,
     Permission.SERVICE_AGREEMENT_MANAGE,
 )
 @clean_errors
 def seed(
-    patients: int = typer.Option(25, min=0, max=10_000, help="How many synthetic patients to create."),
+    patients: int = typer.Option(
+        DEMO_PATIENTS, min=0, max=10_000, help="How many synthetic patients to create (with encounters and claims)."
+    ),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing (and succeed) when any organization exists."),
 ) -> None:
     """Create the demo practice 'demo', one user per role, synthetic patients, care assignments for the demo
@@ -154,31 +138,34 @@ def seed(
             lines.append(f"{role.value}\t{username}\t{password}")
         _write_credentials(current.demo_credentials_path, lines)
 
-        fake = Faker("en_US")
-        fake.seed_instance(DEMO_SEED)
+        report = _seed_billing_with_progress(rt, org.id, patients, current.var_dir)
+        eligibility_ctx = system_context(
+            "demo seed", organization_id=org.id, permissions={Permission.ELIGIBILITY_CHECK}
+        )
+        with open_gate(db=rt.db, keys=rt.keys, ctx=eligibility_ctx) as gate:  # synthetic 271s from the fake
+            check_patients_in_force(
+                gate=gate, transport=FakeClearinghouse(), blobs=rt.blobs, service_date=ELIGIBILITY_DAY, limit=20
+            )
         ctx = system_context(
             "demo seed",
             organization_id=org.id,
-            permissions={
-                Permission.PATIENT_CREATE,
-                Permission.COVERAGE_MANAGE,
-                Permission.CARE_ASSIGNMENT_MANAGE,
-                Permission.SERVICE_AGREEMENT_MANAGE,
-            },
+            permissions={Permission.CARE_ASSIGNMENT_MANAGE, Permission.SERVICE_AGREEMENT_MANAGE},
         )
-        created = []
-        with open_gate(db=rt.db, keys=rt.keys, ctx=ctx) as gate:
-            for _ in range(patients):
-                patient = create_patient(gate=gate, data=_fake_patient(fake), confirm_new=True)
-                for coverage in _fake_coverages(fake, patient):
-                    add_coverage(gate=gate, patient_id=patient.id, data=coverage)
-                created.append(patient)
-        for patient in created[:PROVIDER_PANEL]:
-            create_care_assignment(db=rt.db, ctx=ctx, provider_user_id=user_ids[Role.PROVIDER], patient_id=patient.id)
+        with open_gate(db=rt.db, keys=rt.keys, ctx=ctx) as gate:  # ids only: the provider's first patients
+            panel = list(gate.session.scalars(select(Patient.id).order_by(Patient.id).limit(PROVIDER_PANEL)))
+        for patient_id in panel:
+            create_care_assignment(db=rt.db, ctx=ctx, provider_user_id=user_ids[Role.PROVIDER], patient_id=patient_id)
         create_service_agreement(db=rt.db, ctx=ctx, partner_slug=DEMO_BILLING_SLUG)
     console.print(
-        f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {patients} synthetic patients "
-        "(with contact data and coverages), "
+        f"Seeded demo practice '{DEMO_SLUG}' with {len(Role)} users and {report.patients} synthetic patients "
+        f"({report.coverages} coverages, {report.encounters} encounters), "
         f"and billing company '{DEMO_BILLING_SLUG}' under a service agreement."
+    )
+    states = ", ".join(
+        f"{count} {status.replace('_', ' ')}" for status, count in report.stages.claims_by_status.items()
+    )
+    console.print(
+        f"Claims: {states or 'none'}; {report.stages.files_released} 837P files released to the demo "
+        f"clearinghouse, {report.stages.acknowledgements} acknowledgements imported."
     )
     console.print(f"Demo credentials: {current.demo_credentials_path.resolve()} (readable only by you)")

@@ -12,7 +12,23 @@ from typing import Any
 import typer
 
 from claimvault import __version__
-from claimvault.cli import access_review, audit, backup, claims, codes, demo, keys, orgs, users
+from claimvault.cli import (
+    access_review,
+    audit,
+    backup,
+    claims,
+    codes,
+    demo,
+    eligibility,
+    imports,
+    keys,
+    orgs,
+    remit,
+    reports,
+    statements,
+    users,
+)
+from claimvault.cli import scan as scan_cli
 from claimvault.cli.common import clean_errors, console, settings
 from claimvault.cli.declare import no_protected_data
 from claimvault.cli.setup import initialise
@@ -35,6 +51,12 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(codes.codes_app, name="codes")
 app.add_typer(claims.app, name="claims")
+app.add_typer(eligibility.app, name="eligibility")
+app.add_typer(imports.app, name="import")
+app.add_typer(remit.app, name="remit")
+app.add_typer(statements.app, name="statements")
+app.add_typer(reports.app, name="reports")
+app.command("scan")(scan_cli.scan)
 
 
 @app.command()

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     PATIENT_SHRED = "patient:shred"
     RETENTION_HOLD_MANAGE = "retention_hold:manage"
     PATIENT_EXPORT = "patient:export"
+    PATIENT_MERGE = "patient:merge"
     COVERAGE_READ = "coverage:read"
     COVERAGE_MANAGE = "coverage:manage"
     DISCLOSURE_RECORD = "disclosure:record"
@@ -51,6 +52,12 @@ class Permission(StrEnum):
     CLAIM_READ = "claim:read"
     CLAIM_MANAGE = "claim:manage"
     CLAIM_SUBMIT = "claim:submit"
+    REMITTANCE_READ = "remittance:read"
+    REMITTANCE_POST = "remittance:post"
+    ELIGIBILITY_CHECK = "eligibility:check"
+    PAYMENT_POST = "payment:post"
+    STATEMENT_RUN = "statement:run"
+    REPORT_READ = "report:read"
 
 
 # Permissions that reach protected data (PHI, PII, financial): these go through the PHI gate.
@@ -64,6 +71,7 @@ PROTECTED_DATA_PERMISSIONS = frozenset(
         Permission.PAYMENT_METHOD_READ,
         Permission.PAYMENT_METHOD_MANAGE,
         Permission.PATIENT_EXPORT,
+        Permission.PATIENT_MERGE,
         Permission.COVERAGE_READ,
         Permission.COVERAGE_MANAGE,
         Permission.DISCLOSURE_RECORD,
@@ -77,6 +85,12 @@ PROTECTED_DATA_PERMISSIONS = frozenset(
         Permission.CLAIM_READ,
         Permission.CLAIM_MANAGE,
         Permission.CLAIM_SUBMIT,
+        Permission.REMITTANCE_READ,
+        Permission.REMITTANCE_POST,
+        Permission.ELIGIBILITY_CHECK,
+        Permission.PAYMENT_POST,
+        Permission.STATEMENT_RUN,
+        Permission.REPORT_READ,
     }
 )
 

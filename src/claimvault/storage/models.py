@@ -7,11 +7,16 @@ import claimvault.accounts.models
 import claimvault.billing.claims.models
 import claimvault.billing.codesets.models
 import claimvault.billing.coverage.models
+import claimvault.billing.eligibility.models
 import claimvault.billing.encounters.models
+import claimvault.billing.fees.models
+import claimvault.billing.patient_payments.models
 import claimvault.billing.patients.models
 import claimvault.billing.payers.models
 import claimvault.billing.payments.models
 import claimvault.billing.providers.models
+import claimvault.billing.remittance.models
+import claimvault.billing.statements.models
 import claimvault.monitoring.models
 import claimvault.privacy.disclosures.models
 import claimvault.security.approvals.models

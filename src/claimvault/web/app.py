@@ -15,8 +15,12 @@ from claimvault.api import (
     audit,
     auth,
     break_glass,
+    claims,
     coverages,
+    directory,
     disclosures,
+    encounters,
+    fhir,
     health,
     mfa,
     orgs,
@@ -61,6 +65,10 @@ ROUTERS = (
     audit.router,
     disclosures.router,
     coverages.router,
+    directory.router,
+    encounters.router,
+    claims.router,
+    fhir.router,
     pages_routes.router,
 )
 

@@ -148,8 +148,32 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+# FHIR routes answer errors as an OperationOutcome (same fixed, data-free text) with the FHIR media type.
+FHIR_PATH = re.compile(r"^/api/v1/orgs/[^/]+/fhir(/|$)")
+_FHIR_ISSUE_CODES = {401: "login", 403: "forbidden", 404: "not-found", 409: "conflict", 413: "too-costly"}
+
+
+def fhir_outcome_response(request: Request, status_code: int, code: str, message: str) -> JSONResponse:
+    """An OperationOutcome carrying the same code and message as the standard error format."""
+    issue_code = _FHIR_ISSUE_CODES.get(status_code, "invalid" if status_code < 500 else "exception")
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": issue_code,
+                "details": {"coding": [{"system": "urn:claimvault:error", "code": code}]},
+                "diagnostics": f"{message} (request {current_request_id(request)})",
+            }
+        ],
+    }
+    return JSONResponse(body, status_code=status_code, media_type="application/fhir+json")
+
+
 async def _claimvault_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClaimVaultError)
+    if FHIR_PATH.match(request.url.path):
+        return fhir_outcome_response(request, exc.status_code, exc.code, exc.message)
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(int(retry_after))} if isinstance(retry_after, int | float) else None
     return error_response(exc.status_code, exc.code, exc.message, request=request, headers=headers, details=exc.details)
@@ -160,6 +184,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(error.get("type") == "json_invalid" for error in errors):
         return error_response(400, "malformed_json", MALFORMED_JSON_MESSAGE, request=request)
+    if FHIR_PATH.match(request.url.path):
+        return fhir_outcome_response(request, 422, "validation_failed", "The request is not valid.")
     return error_response(
         422,
         "validation_failed",

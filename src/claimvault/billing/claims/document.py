@@ -19,6 +19,8 @@ from typing import Literal
 Relationship = Literal["self", "spouse", "child", "other"]
 Rank = Literal["primary", "secondary", "tertiary"]
 Frequency = Literal["1", "7", "8"]  # original, replacement, void
+Responsibility = Literal["P", "S", "T"]  # payer responsibility sequence (SBR01): primary, secondary, tertiary
+AdjustmentGroup = Literal["CO", "CR", "OA", "PI", "PR"]  # CAS01: contractual, correction, other, payer, patient
 
 # X12 individual relationship codes (2000B SBR02 / 2000C PAT01).
 X12_RELATIONSHIP: dict[str, str] = {"self": "18", "spouse": "01", "child": "19", "other": "G8"}
@@ -119,9 +121,82 @@ class ServiceLine(_NoValues):
 
 
 @dataclass(frozen=True, repr=False)
+class Adjustment(_NoValues):
+    """One adjustment an other payer reported (835 CAS): group, claim adjustment reason code and amount."""
+
+    group: AdjustmentGroup
+    reason: str  # CARC, e.g. "45" (contractual), "1" deductible, "2" coinsurance, "3" co-payment
+    amount: Decimal
+    quantity: Decimal | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class LineAdjudication(_NoValues):
+    """How an other payer adjudicated one service line (837P loop 2430). ``line_number`` is the 1-based position in
+    ``ClaimDocument.lines``; the line's charge must equal ``paid_amount`` plus the adjustments."""
+
+    line_number: int
+    paid_amount: Decimal
+    procedure_code: str  # as the payer adjudicated it (may differ from the line billed)
+    units: Decimal  # paid units of service
+    modifiers: tuple[str, ...] = ()
+    adjustments: tuple[Adjustment, ...] = ()
+    adjudication_date: date | None = None  # defaults to the payer's adjudication date
+    remaining_patient_liability: Decimal | None = None  # 2430 AMT*EAF; defaults to the line's PR adjustments
+
+
+@dataclass(frozen=True, repr=False)
+class Adjudication(_NoValues):
+    """What an other payer decided (from its remittance): claim level (2320/2330B) and per line (2430).
+    The claim's total charge must equal ``paid_amount`` plus every claim- and line-level adjustment."""
+
+    paid_amount: Decimal  # 2320 AMT*D
+    adjudication_date: date  # 2330B DTP*573
+    adjustments: tuple[Adjustment, ...] = ()  # claim level, 2320 CAS
+    lines: tuple[LineAdjudication, ...] = ()  # keyed by LineAdjudication.line_number
+    # 2320 AMT*EAF when the payer reported claim level only (defaults to the PR adjustments); with ``lines`` the
+    # remaining liability goes on each line instead (the guide forbids both).
+    remaining_patient_liability: Decimal | None = None
+    payer_claim_number: str | None = None  # 2330B REF*F8, the other payer's claim control number
+
+    def line(self, number: int) -> LineAdjudication | None:
+        return next((a for a in self.lines if a.line_number == number), None)
+
+
+@dataclass(frozen=True, repr=False)
+class OtherPayer(_NoValues):
+    """Another payer of the claim (837P loops 2320, 2330A, 2330B): the coverage, its place in the payment sequence
+    and, once that payer has adjudicated the claim, its adjudication."""
+
+    payer: Payer
+    responsibility: Responsibility
+    member_id: str
+    subscriber: Person  # the other coverage's insured
+    relationship: Relationship = "self"  # the patient's relationship to that insured
+    group_number: str | None = None
+    insurance_type: str | None = None  # SBR05, e.g. "12"/"47", when that payer is Medicare and not primary
+    adjudication: Adjudication | None = None
+
+    @classmethod
+    def from_subscriber(cls, sub: Subscriber, *, adjudication: Adjudication | None = None) -> OtherPayer:
+        return cls(
+            payer=sub.payer,
+            responsibility=X12_RESPONSIBILITY[sub.rank],  # type: ignore[arg-type]
+            member_id=sub.member_id,
+            subscriber=sub.person,
+            relationship=sub.relationship,
+            group_number=sub.group_number,
+            adjudication=adjudication,
+        )
+
+
+@dataclass(frozen=True, repr=False)
 class ClaimDocument(_NoValues):
     """One claim to one payer. ``subscriber`` is the coverage billed; ``other_subscribers`` the patient's other
-    coverages (2320/2330 loops). ``patient`` is always the patient; when ``subscriber.relationship == "self"``
+    coverages. ``other_payers``, when given, is what the 837P writes in 2320/2330A/2330B (with the other payers'
+    adjudications, 2320 CAS/AMT and 2430); it must then name the same payers as any ``other_subscribers``.
+    ``payer_responsibility`` is where the billed payer stands in the payment sequence (2000B SBR01); by default
+    the billed coverage's rank. ``patient`` is always the patient; when ``subscriber.relationship == "self"``
     the patient is the subscriber and the 837P has no 2000C loop."""
 
     claim_id: uuid.UUID
@@ -144,6 +219,13 @@ class ClaimDocument(_NoValues):
     provider_signature_on_file: bool = True
     assignment_accepted: bool = True
     release_of_information: Literal["Y", "I"] = "Y"
+    other_payers: tuple[OtherPayer, ...] = ()
+    payer_responsibility: Responsibility | None = None
+
+    @property
+    def responsibility(self) -> str:
+        """SBR01 of 2000B: ``payer_responsibility`` or the billed coverage's rank as P/S/T."""
+        return self.payer_responsibility or X12_RESPONSIBILITY[self.subscriber.rank]
 
 
 @dataclass(frozen=True)

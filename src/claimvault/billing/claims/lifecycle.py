@@ -4,6 +4,8 @@ records each transition (a ``claim_transitions`` row and the claim's audit event
     draft -> scrubbed -> ready -> exported -> submitted -> accepted | rejected -> paid | partially_paid | denied
           -> appealed | closed
 
+Remittance outcomes come from an 835 (source ``835``) or a manual posting of a paper EOB (source ``eob``).
+
 A correction, replacement or void supersedes the claim it changes; the new version starts as a draft.
 """
 
@@ -45,29 +47,42 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "submitted": {
         "accepted": frozenset({"277CA"}),
         "rejected": frozenset({"277CA", "999"}),
-        "paid": frozenset({"835"}),
-        "partially_paid": frozenset({"835"}),
-        "denied": frozenset({"835"}),
+        "paid": frozenset({"835", "eob"}),
+        "partially_paid": frozenset({"835", "eob"}),
+        "denied": frozenset({"835", "eob"}),
     },
     "accepted": {
-        "paid": frozenset({"835"}),
-        "partially_paid": frozenset({"835"}),
-        "denied": frozenset({"835"}),
+        "paid": frozenset({"835", "eob"}),
+        "partially_paid": frozenset({"835", "eob"}),
+        "denied": frozenset({"835", "eob"}),
         "superseded": frozenset({"correction"}),
     },
     "rejected": {"superseded": frozenset({"correction"}), "closed": frozenset({_USER})},
-    "paid": {"closed": frozenset({_USER, "835"}), "superseded": frozenset({"correction"})},
+    "paid": {
+        "closed": frozenset({_USER, "835"}),
+        "superseded": frozenset({"correction"}),
+        # A reversal (CLP02 22) and the payer's corrected payment can change the outcome of an adjudication.
+        "partially_paid": frozenset({"835", "eob"}),
+        "denied": frozenset({"835", "eob"}),
+    },
     "partially_paid": {
-        "paid": frozenset({"835"}),
+        "paid": frozenset({"835", "eob"}),
+        "denied": frozenset({"835", "eob"}),
         "appealed": frozenset({_USER}),
         "closed": frozenset({_USER}),
         "superseded": frozenset({"correction"}),
     },
-    "denied": {"appealed": frozenset({_USER}), "closed": frozenset({_USER}), "superseded": frozenset({"correction"})},
+    "denied": {
+        "appealed": frozenset({_USER}),
+        "closed": frozenset({_USER}),
+        "superseded": frozenset({"correction"}),
+        "paid": frozenset({"835", "eob"}),  # reprocessed by the payer: reversal and corrected payment
+        "partially_paid": frozenset({"835", "eob"}),
+    },
     "appealed": {
-        "paid": frozenset({"835"}),
-        "partially_paid": frozenset({"835"}),
-        "denied": frozenset({"835"}),
+        "paid": frozenset({"835", "eob"}),
+        "partially_paid": frozenset({"835", "eob"}),
+        "denied": frozenset({"835", "eob"}),
         "closed": frozenset({_USER}),
     },
     "closed": {},

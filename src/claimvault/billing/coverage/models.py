@@ -21,6 +21,7 @@ class Coverage(IdMixin, TenantScoped, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_coverages_org_patient", "organization_id", "patient_id"),
         Index("ix_coverages_org_member_id_bidx", "organization_id", "member_id_bidx"),
+        Index("uq_coverages_org_import_key", "organization_id", "import_key", unique=True),
     )
     __patient_key__ = "patient_id"
     __blind_indexes__ = {"member_id_bidx": ("member_id",)}
@@ -39,5 +40,6 @@ class Coverage(IdMixin, TenantScoped, TimestampMixin, Base):
     effective_from: Mapped[date] = mapped_column(Date)
     effective_to: Mapped[date | None] = mapped_column(Date, default=None)  # inclusive; open-ended when absent
     member_id_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+    import_key: Mapped[str | None] = mapped_column(String(64), default=None)  # idempotent FHIR import
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     row_version: Mapped[int] = mapped_column(Integer, default=1)

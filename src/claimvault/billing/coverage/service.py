@@ -79,7 +79,11 @@ def _check_payer(gate: PHIGate, payer_id: uuid.UUID | None) -> None:
         raise NotFound("No such payer.")
 
 
-def add_coverage(*, gate: PHIGate, patient_id: uuid.UUID, data: CoverageCreate) -> CoverageOut:
+def add_coverage(
+    *, gate: PHIGate, patient_id: uuid.UUID, data: CoverageCreate, import_key: str | None = None
+) -> CoverageOut:
+    """Add a coverage (no overlapping active coverage of the same rank). ``import_key`` marks a coverage created
+    by an idempotent import (unique per organization)."""
     _require_patient(gate, patient_id, MANAGE, lock=True)
     _check_payer(gate, data.payer_id)
     _check_overlap(gate, patient_id=patient_id, rank=data.rank, start=data.effective_from, end=data.effective_to)
@@ -89,6 +93,8 @@ def add_coverage(*, gate: PHIGate, patient_id: uuid.UUID, data: CoverageCreate) 
         "status": "active",
         "created_by": gate.ctx.actor_id,
     }
+    if import_key is not None:
+        values["import_key"] = import_key
     return _out(gate.create(Coverage, values, permission=MANAGE))
 
 

@@ -42,7 +42,8 @@ class ServiceLineIn(BaseModel):
     modifiers: list[str] = Field(default_factory=list, max_length=4)
     diagnosis_pointers: list[int] = Field(min_length=1, max_length=4)
     units: Decimal = Field(default=Decimal(1), gt=0, max_digits=9, decimal_places=3)
-    charge: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    # Omitted: the fee schedule entry in force on the date of service times the units.
+    charge: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
     place_of_service: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
 
     @field_validator("procedure_code")

@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from claimvault.billing.encounters.models import Encounter, EncounterDiagnosis, ServiceLine
 from claimvault.billing.encounters.schemas import (
@@ -19,6 +19,7 @@ from claimvault.billing.encounters.schemas import (
     EncounterOut,
     ServiceLineOut,
 )
+from claimvault.billing.fees.service import unit_charge
 from claimvault.billing.patients.models import Patient
 from claimvault.billing.providers.models import Facility, Provider
 from claimvault.errors import Conflict, NotFound, ValidationFailed
@@ -89,6 +90,17 @@ def create_encounter(
     encounter = gate.create(Encounter, values, permission=MANAGE)
     _add_diagnoses(gate, encounter_id=encounter.id, patient_id=patient_id, items=data.diagnoses)
     for number, line in enumerate(data.lines, start=1):
+        charge = line.charge
+        if charge is None:
+            fee = unit_charge(
+                gate.session, procedure_code=line.procedure_code, modifiers=line.modifiers, on=data.service_date
+            )
+            if fee is None:
+                raise ValidationFailed(
+                    f"Service line {number}: the fee schedule has no charge for its procedure on the date of service;"
+                    " give the charge or add a fee schedule entry."
+                )
+            charge = (fee * line.units).quantize(Decimal("0.01"))
         line_values: dict[str, Any] = {
             "encounter_id": encounter.id,
             "patient_id": patient_id,
@@ -96,7 +108,7 @@ def create_encounter(
             "procedure_code": line.procedure_code,
             "diagnosis_pointers": ",".join(str(p) for p in line.diagnosis_pointers),
             "units": line.units,
-            "charge": line.charge,
+            "charge": charge,
         }
         if line.modifiers:
             line_values["modifiers"] = ",".join(line.modifiers)
@@ -199,7 +211,10 @@ def replace_diagnoses(*, gate: PHIGate, encounter_id: uuid.UUID, data: Diagnoses
     highest = max((int(p) for text in pointers for p in text.split(",") if p), default=0)
     if highest > len(data.diagnoses):
         raise ValidationFailed("A service line points at a diagnosis position that the new list does not have.")
-    gate.session.execute(delete(EncounterDiagnosis).where(EncounterDiagnosis.encounter_id == encounter_id))
+    previous = gate.session.scalars(
+        select(EncounterDiagnosis.id).where(EncounterDiagnosis.encounter_id == encounter_id)
+    ).all()
+    gate.delete_rows(EncounterDiagnosis, list(previous), permission=MANAGE)
     _add_diagnoses(gate, encounter_id=encounter_id, patient_id=row.patient_id, items=data.diagnoses)
     gate.update(Encounter, encounter_id, {"status": coding_status(data.diagnoses)}, permission=MANAGE)
     return get_encounter(gate=gate, encounter_id=encounter_id, permission=MANAGE)

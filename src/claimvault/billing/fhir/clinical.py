@@ -112,6 +112,7 @@ def map_encounter(
         practitioner_npi=_checked_npi(issues, entry, "Encounter.participant", _practitioner_npi(index, resource)),
         organization_name=org_name,
         organization_npi=_checked_npi(issues, entry, "Encounter.serviceProvider", org_npi),
+        entry=entry.index,
     )
 
 
@@ -233,6 +234,7 @@ def map_clinical(
                 sequence=sequences[enc_index],
                 onset=full_date(condition.resource.get("onsetDateTime")),
                 clinical_status=_status_code(condition.resource.get("clinicalStatus")),
+                entry=condition.index,
             )
         )
     imported = {index_of[d.source_key] for d in diagnoses}

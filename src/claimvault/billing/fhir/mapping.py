@@ -222,6 +222,7 @@ def map_patient(entry: Entry, *, issues: Issues, bundle_identity: str) -> Patien
     return PatientPlan(
         key=import_key(bundle_identity, entry.source_key),
         source_key=entry.source_key,
+        entry=entry.index,
         middle_name=middle,
         **checked.model_dump(),
     )
@@ -338,6 +339,7 @@ def map_coverage(
         patient_key=patient.key,
         status="inactive" if resource.get("status") == "cancelled" else "active",
         payer_npi=payer_npi,
+        entry=entry.index,
         **checked.model_dump(include=set(COVERAGE_CREATE_FIELDS)),
     )
 

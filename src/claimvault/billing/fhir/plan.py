@@ -93,6 +93,7 @@ class PatientPlan(_NoValues):
     city: str | None = None
     state: str | None = None
     postal_code: str | None = None
+    entry: int | None = None  # index in Bundle.entry (for reports that name no values)
 
     def create_fields(self) -> dict[str, object]:
         """The keyword arguments of ``PatientCreate``."""
@@ -118,6 +119,7 @@ class CoveragePlan(_NoValues):
     subscriber_birth_date: date | None = None
     status: Literal["active", "inactive"] = "active"
     payer_npi: str | None = None  # when the payer Organization carries one (rare)
+    entry: int | None = None  # index in Bundle.entry
 
     def create_fields(self) -> dict[str, object]:
         """The keyword arguments of ``CoverageCreate``."""
@@ -145,6 +147,7 @@ class DiagnosisPlan(_NoValues):
     sequence: int  # 1-based order within the encounter (Encounter.diagnosis.rank first, then bundle order)
     onset: date | None = None
     clinical_status: str | None = None  # active, resolved, ... (a code, not PHI)
+    entry: int | None = None  # the Condition's index in Bundle.entry
 
 
 @dataclass(frozen=True, repr=False)
@@ -160,6 +163,7 @@ class EncounterPlan(_NoValues):
     practitioner_npi: str | None = None
     organization_name: str | None = None
     organization_npi: str | None = None
+    entry: int | None = None  # index in Bundle.entry
 
 
 @dataclass(frozen=True, repr=False)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, Integer, LargeBinary
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from claimvault.storage.base import Base, IdMixin, TenantScoped, TimestampMixin
@@ -15,6 +18,7 @@ class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
         Index("ix_patients_org_ssn_bidx", "organization_id", "ssn_bidx"),
         Index("ix_patients_org_phone_bidx", "organization_id", "phone_bidx"),
         Index("ix_patients_org_mrn_bidx", "organization_id", "mrn_bidx"),
+        Index("uq_patients_org_import_key", "organization_id", "import_key", unique=True),
     )
     __patient_key__ = "id"
     __blind_indexes__ = {
@@ -42,4 +46,8 @@ class Patient(IdMixin, TenantScoped, TimestampMixin, Base):
     ssn_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
     mrn_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+    import_key: Mapped[str | None] = mapped_column(String(64), default=None)  # idempotent FHIR import
+    # A duplicate merged into another record stays (retention) but points at the surviving patient.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"), default=None)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     row_version: Mapped[int] = mapped_column(Integer, default=1)

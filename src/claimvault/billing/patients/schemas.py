@@ -154,6 +154,7 @@ class PatientOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     shredded: bool = False
+    merged_into_id: uuid.UUID | None = None  # a duplicate merged into this patient record (follow it)
 
 
 class PatientPage(BaseModel):

@@ -87,7 +87,10 @@ def find_duplicates(
             owner = gate.session.scalar(select(Coverage.patient_id).where(Coverage.id == cid))
             if owner is not None and "member_id" not in found.setdefault(owner, []):
                 found[owner].append("member_id")
-    return found
+    merged = set(
+        gate.session.scalars(select(Patient.id).where(Patient.id.in_(found), Patient.merged_into_id.is_not(None)))
+    )
+    return {pid: matched for pid, matched in found.items() if pid not in merged}
 
 
 def duplicate_error(found: dict[uuid.UUID, list[str]]) -> DuplicateSuspected:
@@ -101,16 +104,32 @@ def duplicate_error(found: dict[uuid.UUID, list[str]]) -> DuplicateSuspected:
     )
 
 
-def create_patient(*, gate: PHIGate, data: PatientCreate, confirm_new: bool = False) -> PatientOut:
-    """Register a patient. Unless ``confirm_new``, a match on family name + birth date, SSN or MRN with an existing
-    patient refuses the registration (``duplicate_suspected``, naming the matching records and identifiers)."""
+def create_patient(
+    *,
+    gate: PHIGate,
+    data: PatientCreate,
+    confirm_new: bool = False,
+    member_ids: tuple[str, ...] = (),
+    import_key: str | None = None,
+) -> PatientOut:
+    """Register a patient. Unless ``confirm_new``, a match on family name + birth date, SSN, MRN or one of
+    ``member_ids`` (the coverages about to be added) with an existing patient refuses the registration
+    (``duplicate_suspected``, naming the matching records and identifiers). ``import_key`` marks a patient created
+    by an idempotent import (unique per organization)."""
     if not confirm_new:
         found = find_duplicates(
-            gate=gate, family_name=data.family_name, birth_date=data.birth_date, ssn=data.ssn, mrn=data.mrn
+            gate=gate,
+            family_name=data.family_name,
+            birth_date=data.birth_date,
+            ssn=data.ssn,
+            mrn=data.mrn,
+            member_ids=member_ids,
         )
         if found:
             raise duplicate_error(found)
-    values = data.model_dump(exclude_none=True)
+    values: dict[str, object] = data.model_dump(exclude_none=True)
+    if import_key is not None:
+        values["import_key"] = import_key
     return _out(gate.create(Patient, values, permission=Permission.PATIENT_CREATE))
 
 
@@ -136,7 +155,7 @@ def list_patients(*, gate: PHIGate, limit: int = 50, after: uuid.UUID | None = N
     """Keyset pagination in id order (UUIDv7: creation order). Only rows returned are decrypted and audited;
     a full page carries ``next_after`` (the next page may turn out empty)."""
     limit = max(1, min(limit, MAX_PAGE))
-    stmt = select(Patient).order_by(Patient.id).limit(limit)
+    stmt = select(Patient).where(Patient.merged_into_id.is_(None)).order_by(Patient.id).limit(limit)
     if after is not None:
         stmt = stmt.where(Patient.id > after)
     records = gate.select(stmt, model=Patient, permission=Permission.PATIENT_LIST, action="list")
@@ -155,7 +174,9 @@ def search_patients(*, gate: PHIGate, criteria: PatientSearch) -> list[PatientOu
     else:
         index, values = "name_dob_bidx", {"family_name": criteria.family_name, "birth_date": criteria.birth_date}
     records = gate.find_by_index(Patient, index=index, values=values, permission=Permission.PATIENT_SEARCH)
-    return [_out(r) for r in records]
+    return [
+        _out(r) for r in records if r.values.get("merged_into_id") is None
+    ]  # a merged record is found via its survivor
 
 
 def export_patients(*, gate: PHIGate) -> list[PatientOut]:

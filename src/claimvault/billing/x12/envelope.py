@@ -11,6 +11,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal, Protocol
 
 from claimvault.errors import ValidationFailed
@@ -190,3 +191,49 @@ class InMemoryControlNumbers:
 
     def next_transaction(self, *, partner: str) -> int:
         return self._next("transaction", partner, MAX_TRANSACTION_NUMBER)
+
+
+def d8(day: date) -> str:
+    """A date as CCYYMMDD (date format qualifier D8)."""
+    return day.strftime("%Y%m%d")
+
+
+class SegmentList:
+    """Collects the segments of one transaction set; trailing empty elements and components are dropped."""
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self.d = delimiters
+        self.items: list[str] = []
+
+    def add(self, *elements: str | None) -> None:
+        values = [e or "" for e in elements]
+        while values and not values[-1]:
+            values.pop()
+        self.items.append(self.d.element.join(values) + self.d.segment)
+
+    def composite(self, *components: str | None) -> str:
+        values = [c or "" for c in components]
+        while values and not values[-1]:
+            values.pop()
+        return self.d.component.join(values)
+
+
+class ValueRules:
+    """Values as a writer puts them in a file for these delimiters: free text cleaned, identifiers checked."""
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self.d = delimiters
+
+    def text(self, value: str | None, *, field: str, max_len: int, required: bool = True) -> str:
+        cleaned = clean_text(value or "", max_len=max_len, delimiters=self.d)
+        if required and not cleaned:
+            raise X12ContentError(field, "is required")
+        return cleaned
+
+    def ident(
+        self, value: str | None, *, field: str, max_len: int, min_len: int = 1, pattern: str | None = None
+    ) -> str:
+        return identifier(value, field=field, max_len=max_len, min_len=min_len, pattern=pattern, delimiters=self.d)
+
+    def npi(self, value: str | None, *, field: str) -> str:
+        return self.ident(value, field=field, max_len=10, pattern=r"[12][0-9]{9}")

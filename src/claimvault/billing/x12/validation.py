@@ -30,8 +30,9 @@ Level = Literal["interchange", "group", "transaction", "segment", "element", "fi
 
 # Every segment id of the 005010 control and 837P maps: anything else is reported as "unrecognized".
 _SEGMENT_IDS = (
-    "AMT BHT CAS CLM CN1 CR1 CR2 CR3 CRC CTP CUR DMG DTP FRM GE GS HCP HI HL IEA ISA K3 LIN LQ LX MEA MOA N3 N4 "
-    "NM1 NTE OI PAT PER PRV PS1 PWK QTY REF SBR SE ST SV1 SV5 SVD TA1"
+    "AAA AMT BHT BPR CAS CLM CLP CN1 CR1 CR2 CR3 CRC CTP CUR DMG DTM DTP EB EQ FRM GE GS HCP HI HL HSD III IEA INS "
+    "ISA K3 LE LIN LQ LS LX MEA MIA MOA MPI MSG N1 N3 N4 NM1 NTE OI PAT PER PLB PRV PS1 PWK QTY RDM REF SBR SE ST "
+    "SV1 SV5 SVC SVD TA1 TRN TS2 TS3"
 )
 KNOWN_SEGMENTS = frozenset(_SEGMENT_IDS.split(" "))
 _CODE = re.compile(r"[0-9A-Z]{1,4}")

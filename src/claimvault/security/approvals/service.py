@@ -81,6 +81,12 @@ def _money(amount: Any) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+def configure_threshold(amount: Decimal) -> None:
+    """Set the threshold used when a caller passes none (the runtime sets it from ``approval_threshold``)."""
+    global DEFAULT_THRESHOLD
+    DEFAULT_THRESHOLD = _money(amount)
+
+
 def needs_approval(*, kind: str, amount: Decimal | None = None, threshold: Decimal | None = None) -> bool:
     """True when the action must wait for a second person. Money kinds: ``amount >= threshold``."""
     if kind not in KINDS:
