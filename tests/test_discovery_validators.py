@@ -12,6 +12,7 @@ from claimvault.discovery.validators import (
     card_network,
     card_valid,
     dea_valid,
+    icd10_valid,
     luhn_valid,
     mbi_valid,
     npi_valid,
@@ -198,3 +199,26 @@ def test_mastercard_two_series_bounds() -> None:
 )
 def test_cards_invalid(value: str) -> None:
     assert not card_valid(value)
+
+
+@pytest.mark.parametrize("value", ["E11.9", "E119", "I10", "S72.001A", "Z99.89", "C4A.0", "R69", "J45.909", "F32.A"])
+def test_icd10_valid(value: str) -> None:
+    assert icd10_valid(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "U99.9",  # U is reserved: only the codes the code set actually holds exist
+        "E11.99",  # shaped like a code, not in the code set
+        "E1.19",  # the dot goes after the third character
+        "E11.",
+        "e11.9",  # lower case is not how a code is written
+        "A00-B99",  # a chapter range, not a code
+        "XYZ",
+        "12345",
+        "",
+    ],
+)
+def test_icd10_invalid(value: str) -> None:
+    assert not icd10_valid(value)

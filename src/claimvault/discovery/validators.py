@@ -5,12 +5,15 @@ commonly written with them) and answers whether it can be a real identifier. A c
 a context-only guess; a look-alike that fails its check is rejected. Written from the public specifications:
 NPI (CMS, Luhn over the 80840 prefix), MBI (CMS format specification), DEA (DEA registration number checksum),
 ABA routing numbers (the ABA check-digit formula and Federal Reserve prefixes), SSN (SSA never-issued ranges) and
-payment cards (ISO/IEC 7812 Luhn and the card networks' published IIN ranges).
+payment cards (ISO/IEC 7812 Luhn and the card networks' published IIN ranges); ICD-10-CM codes are checked against
+the code set itself (the ``simple_icd_10_cm`` package, loaded once on first use).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import warnings
 
 _SEPARATORS = re.compile(r"[\s\-]")
 
@@ -142,3 +145,25 @@ def card_valid(value: str) -> bool:
     length (Mastercard's 2221-2720 series included), and the Luhn check."""
     pan = _compact(value)
     return card_network(pan) is not None and luhn_valid(pan)
+
+
+# ICD-10-CM -----------------------------------------------------------------------------------------------------
+@functools.cache
+def icd10_codes() -> frozenset[str]:
+    """Every ICD-10-CM code (chapters and blocks excluded), without its dot, upper case. Loaded once, lazily
+    (loading the code set takes about a second)."""
+    with warnings.catch_warnings():  # the package loads its data with a deprecated importlib.resources API
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm
+
+        codes = simple_icd_10_cm.get_all_codes(False)
+    return frozenset(c.replace(".", "").upper() for c in codes if "-" not in c and not c.isdigit())
+
+
+def icd10_valid(value: str) -> bool:
+    """An ICD-10-CM code of the current code set, written ``E11.9`` or ``E119`` (upper case; a dot only after the
+    third character)."""
+    if "." in value and (value.find(".") != 3 or value.endswith(".")):
+        return False
+    code = value.replace(".", "")
+    return 3 <= len(code) <= 7 and code[0].isalpha() and code.isupper() and code.isalnum() and code in icd10_codes()
