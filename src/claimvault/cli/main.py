@@ -29,6 +29,8 @@ from claimvault.cli import (
     users,
 )
 from claimvault.cli import scan as scan_cli
+from claimvault.cli import scan_blobs as scan_blobs_cli
+from claimvault.cli import scan_db as scan_db_cli
 from claimvault.cli.common import clean_errors, console, settings
 from claimvault.cli.declare import no_protected_data
 from claimvault.cli.setup import initialise
@@ -57,6 +59,8 @@ app.add_typer(remit.app, name="remit")
 app.add_typer(statements.app, name="statements")
 app.add_typer(reports.app, name="reports")
 app.command("scan")(scan_cli.scan)
+app.command("scan-db")(scan_db_cli.scan_db)
+app.command("scan-blobs")(scan_blobs_cli.scan_blobs)
 
 
 @app.command()

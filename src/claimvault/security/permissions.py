@@ -58,6 +58,10 @@ class Permission(StrEnum):
     PAYMENT_POST = "payment:post"
     STATEMENT_RUN = "statement:run"
     REPORT_READ = "report:read"
+    DISCOVERY_CONFIGURE = "discovery:configure"  # the organization's MRN formats for the scanner
+    DISCOVERY_SCAN = "discovery:scan"  # scan an uploaded file; nothing is kept, previews only come back
+    DISCOVERY_READ = "discovery:read"  # the compliance view of blob-store scans (levels, scores, counts)
+    DISCOVERY_SCAN_STORE = "discovery:scan_store"  # decrypt stored files to scan them: system command only
 
 
 # Permissions that reach protected data (PHI, PII, financial): these go through the PHI gate.
@@ -91,6 +95,7 @@ PROTECTED_DATA_PERMISSIONS = frozenset(
         Permission.PAYMENT_POST,
         Permission.STATEMENT_RUN,
         Permission.REPORT_READ,
+        Permission.DISCOVERY_SCAN_STORE,
     }
 )
 

@@ -17,6 +17,7 @@ import claimvault.billing.payments.models
 import claimvault.billing.providers.models
 import claimvault.billing.remittance.models
 import claimvault.billing.statements.models
+import claimvault.discovery.models
 import claimvault.monitoring.models
 import claimvault.privacy.disclosures.models
 import claimvault.security.approvals.models

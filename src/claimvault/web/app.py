@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from claimvault.api import (
     coverages,
     directory,
     disclosures,
+    discovery,
     encounters,
     fhir,
     health,
@@ -69,6 +71,7 @@ ROUTERS = (
     encounters.router,
     claims.router,
     fhir.router,
+    discovery.router,
     pages_routes.router,
 )
 
@@ -121,5 +124,15 @@ def create_app(*, settings: Settings | None = None, runtime: Runtime | None = No
         app.include_router(router)
 
     app.add_middleware(AccessLogMiddleware)
-    install_http_protections(app, max_body_bytes=settings.max_body_bytes)
+    install_http_protections(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        route_limits=(
+            (
+                re.compile(r"/api/v1/orgs/[^/]+/discovery/scan"),
+                discovery.MAX_UPLOAD_BYTES + discovery.MULTIPART_OVERHEAD,
+            ),
+            (re.compile(r"/api/v1/orgs/[^/]+/claims/acknowledgements"), claims.MAX_X12_BYTES),
+        ),
+    )
     return app

@@ -95,24 +95,30 @@ class _BodyTooLarge(Exception):
 
 
 class BodySizeLimitMiddleware:
-    """Answer 413 when the declared or streamed request body exceeds ``max_bytes``."""
+    """Answer 413 when the declared or streamed request body exceeds ``max_bytes``, or, for a path matching one
+    of ``route_limits`` (upload routes with a larger limit of their own), that route's limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        if max_bytes < 0:
-            raise ValueError("max_bytes must not be negative")
+    def __init__(self, app: ASGIApp, max_bytes: int, route_limits: Sequence[tuple[re.Pattern[str], int]] = ()) -> None:
+        if max_bytes < 0 or any(limit < 0 for _, limit in route_limits):
+            raise ValueError("body limits must not be negative")
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.route_limits = tuple(route_limits)
+
+    def limit_for(self, path: str) -> int:
+        return next((limit for pattern, limit in self.route_limits if pattern.fullmatch(path)), self.default_max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope.get("path", ""))
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
                 await _reject(scope, receive, send, 400, "bad_request", "The Content-Length header is invalid.")
                 return
-            if int(declared) > self.max_bytes:
+            if int(declared) > max_bytes:
                 await _reject(scope, receive, send, 413, "payload_too_large", PAYLOAD_TOO_LARGE_MESSAGE)
                 return
 
@@ -127,7 +133,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     too_large = True
                     raise _BodyTooLarge
             return message
@@ -186,11 +192,16 @@ class UnhandledErrorMiddleware:
 
 
 def install_http_protections(
-    app: FastAPI, *, max_body_bytes: int, static_prefixes: Sequence[str] = ("/static/",)
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    route_limits: Sequence[tuple[re.Pattern[str], int]] = (),
+    static_prefixes: Sequence[str] = ("/static/",),
 ) -> None:
-    """Add the middlewares; outermost first: request id, security headers, 500 guard, body limit."""
+    """Add the middlewares; outermost first: request id, security headers, 500 guard, body limit (``route_limits``:
+    upload routes whose own limit is larger than ``max_body_bytes``)."""
     # add_middleware puts each new middleware outside the previous ones, so add innermost first.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, route_limits=route_limits)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, static_prefixes=static_prefixes)
     app.add_middleware(RequestIdMiddleware)
