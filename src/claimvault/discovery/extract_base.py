@@ -53,6 +53,7 @@ class Source:
     path: str
     open_binary: Callable[[], IO[bytes]]
     suffix: str = field(default="")
+    format: str | None = None  # set once detected, so the scanner does not sniff the file again
 
 
 @dataclass

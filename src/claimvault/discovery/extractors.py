@@ -9,6 +9,7 @@ recursively with a shared ``ZipBudget`` against zip bombs.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from collections.abc import Callable, Iterator
@@ -148,7 +149,7 @@ def zip_members(
             yield member, "corrupt or truncated archive member"
             continue
         if fmt != "zip":
-            yield source
+            yield source if fmt == "unreadable" else dataclasses.replace(source, format=fmt)
             continue
         try:
             with source.open_binary() as inner:

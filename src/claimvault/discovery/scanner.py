@@ -5,6 +5,7 @@ reported ``unreadable`` with a reason (findings made before the failure are kept
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -149,7 +150,7 @@ def _piece_findings(piece: Piece, profile: ScanProfile) -> list[Finding]:
 def _scan_source(source: Source, profile: ScanProfile = DEFAULT_PROFILE) -> FileResult:
     findings: list[ScanFinding] = []
     try:
-        fmt = detect_format(source, sniff(source))
+        fmt = source.format or detect_format(source, sniff(source))
         for piece in extract(source, fmt):
             for f in _piece_findings(piece, profile):
                 findings.append(
@@ -193,7 +194,7 @@ def _scan_location(path: str, location: Path | bytes, source: Source, profile: S
     except OSError:
         fmt = "unreadable"
     if fmt != "zip":
-        return [_scan_source(source, profile)]
+        return [_scan_source(source if fmt == "unreadable" else dataclasses.replace(source, format=fmt), profile)]
     results: list[FileResult] = []
     for member in zip_members(path, location):
         if isinstance(member, Source):
