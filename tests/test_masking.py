@@ -17,6 +17,7 @@ from claimvault.security.gate import open_gate
 from claimvault.security.models import AuditEvent
 from claimvault.security.permissions import Permission
 from tests.conftest import World
+from tests.needles import without_ids
 
 SSN = "123-45-6789"
 PATIENT = {"given_name": "Ottoline", "family_name": "Pevensey", "birth_date": "1939-04-12", "ssn": SSN}
@@ -133,7 +134,7 @@ def test_masked_value_comes_out_of_the_gate(world: World, registered: dict[str, 
         listed = gate.select(select(Patient), model=Patient, permission=Permission.PATIENT_LIST)
     assert record["ssn"] == "***-**-6789" and record.masked == {"ssn"}
     assert [r["ssn"] for r in listed] == ["***-**-6789"]
-    assert "6789" not in repr(record)
+    assert "6789" not in without_ids(repr(record))
 
 
 def test_audit_events_are_the_same_whatever_the_view(world: World, registered: dict[str, Any]) -> None:

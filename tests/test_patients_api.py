@@ -9,6 +9,7 @@ from sqlalchemy import select
 from claimvault.billing.patients.models import Patient
 from claimvault.security.models import AuditEvent
 from tests.conftest import World
+from tests.needles import without_ids
 
 NEW = {"given_name": "Ada", "family_name": "Quintero", "birth_date": "1961-03-05"}
 
@@ -119,7 +120,7 @@ def test_validation_errors_do_not_echo(world: World) -> None:
     r = c.post(_base("alpha"), json={**NEW, "birth_date": "ZZmarker-not-a-date"})
     assert r.status_code == 422 and "ZZmarker" not in r.text
     r = c.post(_base("alpha"), json={**NEW, "birth_date": "2999-01-01"})
-    assert r.status_code == 422 and "2999" not in r.text
+    assert r.status_code == 422 and "2999" not in without_ids(r.text)
 
 
 CONTACT = {
