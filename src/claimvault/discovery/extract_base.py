@@ -37,7 +37,7 @@ class Unreadable(ClaimVaultError):
     code = "unreadable"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # never mutated; not frozen because a frozen __init__ costs 4x more, once per value
 class Piece:
     text: str
     offset: int  # code-point offset of text[0] in the (member) file, or in the extracted text stream

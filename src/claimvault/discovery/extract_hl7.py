@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO
 
 from claimvault.discovery import extract_base as base
@@ -89,18 +90,32 @@ class Separators:
     subcomponent: str = "&"
 
 
-def _component_meaning(kind: str, comp: int, sub: int, comps: list[str], seps: Separators) -> tuple[str, str | None]:
-    """(component description, asserted type) of component ``comp`` / subcomponent ``sub`` of a field of
-    ``kind`` whose components are ``comps``."""
-    first = sub == 1
+_HINTED = {key: kind for key, (_, kind) in _FIELDS.items() if kind in ("cx", "cx_mrn", "member", "xcn", "icd", "proc")}
+
+
+def _hint(kind: str, comps: list[str], subcomponent: str) -> str | None:
+    """The entity type the other components of a repetition (CX.5, XCN.9/13, the coding system in component 3)
+    give component 1 of a field of ``kind``, if any; the only part of the components ``_component_meaning`` reads."""
 
     def comp_at(i: int) -> str:
-        return comps[i - 1].split(seps.subcomponent, 1)[0].strip() if i <= len(comps) else ""
+        return comps[i - 1].split(subcomponent, 1)[0].strip().upper() if i <= len(comps) else ""
 
+    if kind == "xcn":
+        return "US_NPI" if comp_at(13) == "NPI" or comp_at(9) == "NPI" else None
+    if kind == "icd":
+        return "ICD10_CM" if comp_at(3) in _ICD_SYSTEMS else None
+    if kind == "proc":
+        return "PROCEDURE_CODE" if comp_at(3) in _PROC_SYSTEMS else None
+    return _CX_TYPES.get(comp_at(5))
+
+
+def _component_meaning(kind: str, comp: int, sub: int, hint: str | None) -> tuple[str, str | None]:
+    """(component description, asserted type) of component ``comp`` / subcomponent ``sub`` of a field of
+    ``kind``, given the ``_hint`` of its repetition."""
+    first = sub == 1
     if kind in ("cx", "cx_mrn", "member") and comp == 1:
-        typed = _CX_TYPES.get(comp_at(5).upper())
         default = {"cx_mrn": "MRN", "member": "MEMBER_ID"}.get(kind)
-        return "id", (typed or default) if first else None
+        return "id", (hint or default) if first else None
     if kind == "cx" or kind == "cx_mrn":
         return {4: "assigning authority", 5: "identifier type"}.get(comp, ""), None
     if kind == "xpn" and comp in _NAME_PARTS:
@@ -108,8 +123,7 @@ def _component_meaning(kind: str, comp: int, sub: int, comps: list[str], seps: S
         return desc, entity if first else None
     if kind == "xcn":
         if comp == 1:
-            npi = comp_at(13).upper() == "NPI" or comp_at(9).upper() == "NPI"
-            return ("NPI" if npi else "id"), ("US_NPI" if npi and first else None)
+            return ("NPI" if hint else "id"), hint if first else None
         desc, entity = _XCN_NAME.get(comp, ("", None))
         return desc, entity if first else None
     if kind == "xad" and comp in _XAD:
@@ -122,14 +136,27 @@ def _component_meaning(kind: str, comp: int, sub: int, comps: list[str], seps: S
     if kind in single and comp == 1:
         return "", single[kind] if first else None
     if kind == "icd" and comp == 1:
-        return "code", "ICD10_CM" if first and comp_at(3).upper() in _ICD_SYSTEMS else None
+        return "code", hint if first else None
     if kind == "proc" and comp == 1:
-        return "code", "PROCEDURE_CODE" if first and comp_at(3).upper() in _PROC_SYSTEMS else None
+        return "code", hint if first else None
     if kind in ("icd", "proc") and comp == 2:
         return "description", None
     if kind in ("icd", "proc") and comp in (3, 6):
         return "coding system", None  # "I10" names ICD-10 here; it is not the code I10
     return "", None
+
+
+@lru_cache(maxsize=4096)
+def _meaning(
+    tag: str, number: int, comp: int, sub: int, multi_comp: bool, multi_sub: bool, hint: str | None
+) -> tuple[str, str | None]:
+    """(context, asserted type) of a piece; a few thousand combinations cover real files, so it is cached."""
+    desc, kind = _FIELDS.get((tag, number), ("", "plain"))
+    part, asserted = _component_meaning(kind, comp, sub, hint)
+    if part == "coding system":
+        return "coding system name", asserted  # no field words that would make "I10" a diagnosis
+    name = f"{tag}-{number}" + (f".{comp}" if multi_comp else "") + (f".{sub}" if multi_sub else "")
+    return " ".join(x for x in (name, desc, part) if x), asserted
 
 
 def _separators(segment: str) -> Separators:
@@ -144,64 +171,70 @@ def _separators(segment: str) -> Separators:
 
 
 def _segment_pieces(segment: str, start: int, seps: Separators) -> Iterator[Piece]:
+    """Every non-blank subcomponent of every field (the header's own separator fields excepted)."""
     fields = segment.split(seps.field)
     tag = fields[0]
     header = tag in _HEADERS
+    number = 1 if header else 0  # a header's separator is its field 1
     cursor = start + len(tag) + 1
-    for i, value in enumerate(fields[1:], start=1):
-        number = i + 1 if header else i
-        if value.strip() and not (header and number <= 2):
-            yield from _field_pieces(tag, number, value, cursor, seps)
-        cursor += len(value) + 1
+    comp_sep, rep_sep, sub_sep = seps.component, seps.repetition, seps.subcomponent
+    meaning = _meaning
+    for value in fields[1:]:
+        number += 1
+        if not value or value.isspace() or (header and number <= 2):
+            cursor += len(value) + 1
+            continue
+        kind = _HINTED.get((tag, number))
+        if comp_sep not in value and rep_sep not in value and sub_sep not in value:  # the common one-part field
+            context, asserted = meaning(
+                tag, number, 1, 1, False, False, _hint(kind, [value], sub_sep) if kind else None
+            )
+            yield Piece(value, cursor, context, asserted)
+            cursor += len(value) + 1
+            continue
+        for rep in value.split(rep_sep):
+            comps = rep.split(comp_sep)
+            multi_comp = len(comps) > 1
+            hint = _hint(kind, comps, sub_sep) if kind else None
+            for c, comp in enumerate(comps, start=1):
+                subs = comp.split(sub_sep) if sub_sep in comp else (comp,)
+                multi_sub = len(subs) > 1
+                for s, sub in enumerate(subs, start=1):
+                    if sub and not sub.isspace():
+                        context, asserted = meaning(tag, number, c, s, multi_comp, multi_sub, hint)
+                        yield Piece(sub, cursor, context, asserted)
+                    cursor += len(sub) + 1  # over the separator that follows (one past the field's end at last)
 
 
-def _field_pieces(tag: str, number: int, value: str, cursor: int, seps: Separators) -> Iterator[Piece]:
-    desc, kind = _FIELDS.get((tag, number), ("", "plain"))
-    for rep in value.split(seps.repetition):
-        comps = rep.split(seps.component)
-        for c, comp in enumerate(comps, start=1):
-            subs = comp.split(seps.subcomponent)
-            for s, sub in enumerate(subs, start=1):
-                if sub.strip():
-                    part, asserted = _component_meaning(kind, c, s, comps, seps)
-                    name = f"{tag}-{number}" + (f".{c}" if len(comps) > 1 else "") + (f".{s}" if len(subs) > 1 else "")
-                    context = " ".join(x for x in (name, desc, part) if x)
-                    if part == "coding system":
-                        context = "coding system name"  # no field words that would make "I10" a diagnosis
-                    yield Piece(sub, cursor, context=context, asserted_type=asserted)
-                cursor += len(sub) + 1  # over the separator that follows (one past the field's end at last)
+def _lines(stream: IO[str]) -> Iterator[tuple[str, int]]:
+    """The file split at every ``\\r`` and ``\\n``, each line with its offset (the last one may be empty)."""
+    rest, offset = "", 0  # offset: file offset of rest[0]
+    for more in base.chunks(stream):
+        buf = rest + more
+        if len(buf) > MAX_FIELD + base.CHUNK:
+            raise Unreadable("an HL7 segment exceeds the size limit")
+        lines = _BREAK.split(buf)
+        rest = lines.pop()  # no break after it yet: completed by the next chunk
+        for line in lines:
+            yield line, offset
+            offset += len(line) + 1
+    yield rest, offset
 
 
 def extract_hl7(stream: IO[str]) -> Iterator[Piece]:
     """Pieces of an HL7 v2 file (one or more messages, optionally in FHS/BHS batches)."""
-    chunks = base.chunks(stream)
-    buf, offset, pos, eof = "", 0, 0, False
     seps: Separators | None = None
-    while True:
-        match = _BREAK.search(buf, pos)
-        if match is None and not eof:
-            more = next(chunks, None)
-            if more is None:
-                eof = True
-            else:
-                buf, offset, pos = buf[pos:] + more, offset + pos, 0
-                if len(buf) > MAX_FIELD + base.CHUNK:
-                    raise Unreadable("an HL7 segment exceeds the size limit")
+    for line, offset in _lines(stream):
+        segment = line.lstrip("\ufeff \t")
+        if not segment or segment.isspace():
             continue
-        end = match.start() if match is not None else len(buf)
-        segment = buf[pos:end]
-        lead = len(segment) - len(segment.lstrip("\ufeff \t"))
-        segment = segment[lead:]
-        if segment.strip():
-            tag = segment[:3]
-            if tag in _HEADERS:
-                seps = _separators(segment)
-            if seps is None:
-                raise Unreadable("not an HL7 v2 message (no MSH header)")
-            if _TAG.match(tag) and segment[3:4] in ("", seps.field):
-                yield from _segment_pieces(segment, offset + pos + lead, seps)
-            else:  # a continuation line or stray text: scanned as free text
-                yield Piece(segment, offset + pos + lead, context="HL7 text")
-        if match is None:
-            return
-        pos = match.end()
+        start = offset + len(line) - len(segment)
+        tag = segment[:3]
+        if tag in _HEADERS:
+            seps = _separators(segment)
+        if seps is None:
+            raise Unreadable("not an HL7 v2 message (no MSH header)")
+        if _TAG.match(tag) and segment[3:4] in ("", seps.field):
+            yield from _segment_pieces(segment, start, seps)
+        else:  # a continuation line or stray text: scanned as free text
+            yield Piece(segment, start, "HL7 text")

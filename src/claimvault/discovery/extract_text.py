@@ -60,16 +60,24 @@ def extract_text(parts: Iterable[str], *, max_line: int | None = None) -> Iterat
         yield Piece(window, offset, owned=(lo, len(window)))
 
 
-def _cell_pattern(delimiter: str) -> re.Pattern[str]:
+def _cell_pattern(delimiter: str, *, final: bool = False) -> re.Pattern[str]:
+    """One cell and the separator after it. A quoted cell's body is read possessively (to the first lone quote) so
+    a cell cut by the end of the buffer waits for more text instead of ending at a doubled quote; once the whole
+    file is read (``final``) the body may back off, so an unterminated quote is still read leniently."""
     d = re.escape(delimiter)
-    return re.compile(rf'(?:"((?:[^"]|"")*)"[^{d}\r\n]*|([^"{d}\r\n][^{d}\r\n]*|))({d}|\r\n|\n|\r)')
+    body = '(?:[^"]|"")*' if final else '(?:[^"]|"")*+'
+    return re.compile(rf'(?:"({body})"[^{d}\r\n]*|([^"{d}\r\n][^{d}\r\n]*|))({d}|\r\n|\n|\r)')
+
+
+_PLAIN_RUN = re.compile(r'[^"\r\n]*')  # text with no quote and no line break: its cells are all bare
 
 
 def extract_csv(stream: IO[str], *, delimiter: str) -> Iterator[Piece]:
     """Each non-empty cell after the header row, with its column header as context. A quoted cell's piece is its
     raw text between the quotes (a doubled quote stays doubled) so offsets stay exact; characters after a closing
     quote and before the delimiter are ignored; blank lines are skipped."""
-    cell = _cell_pattern(delimiter)
+    cell, last_cells = _cell_pattern(delimiter), _cell_pattern(delimiter, final=True)
+    plain_run = _PLAIN_RUN.match
     chunks = base.chunks(stream)
     headers: list[str] = []
     buf, offset, pos, eof = "", 0, 0, False  # offset: file offset of buf[0]
@@ -78,7 +86,26 @@ def extract_csv(stream: IO[str], *, delimiter: str) -> Iterator[Piece]:
         if col == 0 and pos < len(buf) and buf[pos] in "\r\n":
             pos += 1  # a blank line
             continue
-        match = cell.match(buf, pos) if pos < len(buf) else None
+        # Fast path: the cells of a quote-free run are split off with str.split; only a cell that holds a quote,
+        # or is cut short by the end of the buffer, goes through the cell pattern below.
+        end = run.end() if (run := plain_run(buf, pos)) else pos
+        cells = buf[pos:end].split(delimiter)
+        row_end = end < len(buf) and buf[end] != '"'  # the run ends at a line break
+        rest = 0 if row_end else len(cells.pop())
+        if cells:
+            if row == 0:
+                headers += [value.strip() for value in cells]
+            else:
+                start = offset + pos
+                for c, value in enumerate(cells, start=col):
+                    if value and not value.isspace():
+                        yield Piece(value, start, headers[c] if c < len(headers) else None)
+                    start += len(value) + 1
+            if row_end:
+                row, col, pos = row + 1, 0, end + 1
+                continue
+            col, pos = col + len(cells), end - rest
+        match = (last_cells if eof else cell).match(buf, pos) if pos < len(buf) else None
         if match is None:
             if eof:
                 if pos < len(buf):
@@ -94,14 +121,14 @@ def extract_csv(stream: IO[str], *, delimiter: str) -> Iterator[Piece]:
                 if len(buf) > MAX_FIELD + base.CHUNK:
                     raise Unreadable("a CSV cell exceeds the size limit")
             continue
-        quoted, bare, end = match.groups()
+        quoted, bare, sep = match.groups()
         value = quoted if quoted is not None else bare
         if row == 0:
             headers.append(value.replace('""', '"').strip())
         elif value.strip():
             start = offset + match.start(1 if quoted is not None else 2)
-            yield Piece(value, start, context=headers[col] if col < len(headers) else None)
-        if end == delimiter:
+            yield Piece(value, start, headers[col] if col < len(headers) else None)
+        if sep == delimiter:
             col += 1
         else:
             row, col = row + 1, 0

@@ -11,6 +11,7 @@ SV2-02, SV3-01 and SVC-01/06 procedure codes (after ``HC:``) → ``PROCEDURE_COD
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import IO
 
 from claimvault.discovery import extract_base as base
@@ -41,12 +42,10 @@ _NAME_PARTS = {3: "last name", 4: "first name", 5: "middle name"}
 _ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 
 
-def _nm1(seg: list[str], index: int) -> Meaning | None:
-    code = seg[1] if len(seg) > 1 else ""
-    person = seg[2] == "1" if len(seg) > 2 else False
-    qualifier = seg[8] if len(seg) > 8 else ""
+def _nm1(fact: tuple[str, str | None, str], index: int) -> Meaning | None:
+    code, kind, qualifier = fact
     role = _PATIENT_ENTITIES.get(code) or _PROVIDER_ENTITIES.get(code) or "entity"
-    if index in _NAME_PARTS and (person or (code in _PATIENT_ENTITIES and (len(seg) < 3 or seg[2] != "2"))):
+    if index in _NAME_PARTS and (kind == "1" or (code in _PATIENT_ENTITIES and kind != "2")):
         return f"{role} {_NAME_PARTS[index]}", "PERSON"
     if index == 9:
         if qualifier == "XX":
@@ -57,48 +56,74 @@ def _nm1(seg: list[str], index: int) -> Meaning | None:
     return None
 
 
-def x12_meaning(seg: list[str], index: int, component: int, entity: str | None, head: str = "") -> Meaning:
-    """(context, asserted type) of element ``index`` (component ``component``, 0 when not a composite, ``head``
-    the composite's first component) of a segment, given the entity code of the last NM1."""
+Fact = tuple[str, str | None, str] | str | None
+
+
+def _fact(seg: list[str], index: int, component: int, entity: str | None, head: str) -> Fact:
+    """What ``_meaning`` needs to know of an element besides its tag, index and component: a qualifier elsewhere
+    in the segment, the composite's first component or the role of the last NM1 (None: nothing)."""
     tag = seg[0]
-    generic = f"{tag}{index:02d}" + (f"-{component}" if component else "")
-    role = _PATIENT_ENTITIES.get(entity or "") or _PROVIDER_ENTITIES.get(entity or "") or "entity"
+    if tag == "NM1":
+        n = len(seg)
+        return (seg[1] if n > 1 else "", seg[2] if n > 2 else None, seg[8] if n > 8 else "") if not component else None
+    if (tag == "BPR" and index in (7, 9, 13, 15)) or (tag == "PER" and index in (4, 6, 8)):
+        return seg[index - 1]  # BPR06/08/12/14 and PER03/05/07 qualify the element after them
+    if tag == "N1" and index == 4:
+        return seg[3]
+    if tag in ("DMG", "REF") and index == 2:
+        return seg[1]
+    if (tag == "N3" and index in (1, 2)) or (tag == "N4" and index in (1, 2, 3)):
+        return _PATIENT_ENTITIES.get(entity or "") or _PROVIDER_ENTITIES.get(entity or "") or "entity"
+    if component == 2 and (tag == "HI" or index in _PROCEDURE_ELEMENTS.get(tag, ())):
+        return head
+    return None
+
+
+_FACT_TAGS = frozenset({"NM1", "BPR", "PER", "N1", "DMG", "REF", "N3", "N4", "HI", *_PROCEDURE_ELEMENTS})
+
+
+@lru_cache(maxsize=4096)
+def _meaning(tag: str, index: int, component: int, fact: Fact) -> Meaning:
+    """``x12_meaning`` from what it reads (see ``_fact``); a few thousand combinations cover real files."""
     found: Meaning | None = None
-    if tag == "NM1" and not component:
-        found = _nm1(seg, index)
-    elif tag == "BPR" and index in (7, 9, 13, 15) and len(seg) > index - 1:
-        qualifier = seg[index - 1]  # BPR06/12: 01 ABA routing number; BPR08/14: DA/SG/ALC account type
-        if index in (7, 13):
-            found = ("bank routing number", "ABA_ROUTING") if qualifier == "01" else ("bank id", None)
-        else:
-            found = ("bank account number", "BANK_ACCOUNT") if qualifier in ("DA", "SG", "ALC") else ("account", None)
-    elif tag == "N1" and index == 4 and len(seg) > 3:
-        found = ("payee NPI", "US_NPI") if seg[3] == "XX" else ("N1 identifier", None)
-    elif tag == "DMG" and index == 2 and (len(seg) < 2 or seg[1] in ("D8", "")):
+    if tag == "NM1" and isinstance(fact, tuple):
+        found = _nm1(fact, index)
+    elif tag == "BPR" and index in (7, 13):  # BPR06/12: 01 ABA routing number; BPR08/14: DA/SG/ALC account type
+        found = ("bank routing number", "ABA_ROUTING") if fact == "01" else ("bank id", None)
+    elif tag == "BPR" and index in (9, 15):
+        found = ("bank account number", "BANK_ACCOUNT") if fact in ("DA", "SG", "ALC") else ("account", None)
+    elif tag == "N1" and index == 4:
+        found = ("payee NPI", "US_NPI") if fact == "XX" else ("N1 identifier", None)
+    elif tag == "DMG" and index == 2 and fact in ("D8", ""):
         found = "date of birth", "DATE_OF_BIRTH"
     elif tag == "N3" and index in (1, 2):
-        found = f"{role} street address", ("STREET_ADDRESS" if index == 1 else None)
+        found = f"{fact} street address", ("STREET_ADDRESS" if index == 1 else None)
     elif tag == "N4" and index in (1, 2, 3):
-        found = f"{role} " + ("city", "state", "zip code")[index - 1], ("ZIP_CODE" if index == 3 else None)
-    elif tag == "REF" and index == 2 and len(seg) > 1 and seg[1] in _REF_MEANING:
-        found = _REF_MEANING[seg[1]]
+        found = f"{fact} " + ("city", "state", "zip code")[index - 1], ("ZIP_CODE" if index == 3 else None)
+    elif tag == "REF" and index == 2 and isinstance(fact, str) and fact in _REF_MEANING:
+        found = _REF_MEANING[fact]
     elif tag == "PER" and index in (4, 6, 8):
-        qualifier = seg[index - 1]
-        if qualifier in _PHONE_QUALIFIERS:
+        if fact in _PHONE_QUALIFIERS:
             found = "contact phone", "PHONE"
-        elif qualifier == "EM":
+        elif fact == "EM":
             found = "contact email", "EMAIL"
     elif tag == "PER" and index == 2:
         found = "contact name", None
     elif tag == "HI" and component == 2:
-        found = ("diagnosis code ICD-10-CM", "ICD10_CM") if head in _ICD10_QUALIFIERS else None
+        found = ("diagnosis code ICD-10-CM", "ICD10_CM") if fact in _ICD10_QUALIFIERS else None
     elif index in _PROCEDURE_ELEMENTS.get(tag, ()) and component == 2:
-        found = "procedure code CPT/HCPCS", ("PROCEDURE_CODE" if head in ("HC", "AD") else None)
+        found = "procedure code CPT/HCPCS", ("PROCEDURE_CODE" if fact in ("HC", "AD") else None)
     elif index in _PROCEDURE_ELEMENTS.get(tag, ()) and component > 2:
         found = "procedure modifier", None
     elif tag == "CLM" and index == 1:
         found = "patient control number", None
-    return found if found is not None else (generic, None)
+    return found if found is not None else (f"{tag}{index:02d}" + (f"-{component}" if component else ""), None)
+
+
+def x12_meaning(seg: list[str], index: int, component: int, entity: str | None, head: str = "") -> Meaning:
+    """(context, asserted type) of element ``index`` (component ``component``, 0 when not a composite, ``head``
+    the composite's first component) of a segment, given the entity code of the last NM1."""
+    return _meaning(seg[0], index, component, _fact(seg, index, component, entity, head))
 
 
 def _header(chunks: Iterator[str]) -> tuple[str, int]:
@@ -113,6 +138,24 @@ def _header(chunks: Iterator[str]) -> tuple[str, int]:
     return buf, lead
 
 
+def _segments(buf: str, offset: int, chunks: Iterator[str], terminator: str) -> Iterator[tuple[str, int]]:
+    """The raw segments of ``buf`` (at file ``offset``) and of the chunks after it, each with its offset."""
+    while True:
+        raws = buf.split(terminator)
+        rest = raws.pop()  # not terminated yet: completed by the next chunk
+        for raw in raws:
+            yield raw, offset
+            offset += len(raw) + 1
+        more = next(chunks, None)
+        if more is None:
+            if rest.strip():
+                yield rest, offset
+            return
+        buf = rest + more
+        if len(buf) > MAX_FIELD + base.CHUNK:
+            raise Unreadable("an X12 segment exceeds the size limit")
+
+
 def extract_x12(stream: IO[str]) -> Iterator[Piece]:
     """Segments split on the terminator and elements on the separator, both read from the ISA header (element
     separator at position 3, component separator at 104, segment terminator at 105)."""
@@ -121,45 +164,37 @@ def extract_x12(stream: IO[str]) -> Iterator[Piece]:
     element_sep, component_sep, terminator = buf[lead + 3], buf[lead + 104], buf[lead + 105]
     if len({element_sep, component_sep, terminator}) < 3 or terminator.isalnum() or element_sep.isalnum():
         raise Unreadable("malformed X12 ISA header (bad delimiters)")
-    offset, pos = 0, lead
     entity: str | None = None
-    while True:
-        end = buf.find(terminator, pos)
-        if end < 0:
-            more = next(chunks, None)
-            if more is None:
-                end = len(buf)
-                if not buf[pos:].strip():
-                    return
-            else:
-                buf, offset, pos = buf[pos:] + more, offset + pos, 0
-                if len(buf) > MAX_FIELD + base.CHUNK:
-                    raise Unreadable("an X12 segment exceeds the size limit")
-                continue
-        raw = buf[pos:end]
-        skip = len(raw) - len(raw.lstrip("\r\n \t"))
-        elements = raw[skip:].split(element_sep)
+    for raw, offset in _segments(buf[lead:], lead, chunks, terminator):
+        segment = raw.lstrip("\r\n \t")
+        elements = segment.split(element_sep)
+        cursor = offset + len(raw) - len(segment) + len(elements[0]) + 1
         tag = elements[0] = elements[0].strip()
         if tag == "NM1":
             entity = elements[1] if len(elements) > 1 else None
-        cursor = offset + pos + skip + len(raw[skip:].split(element_sep, 1)[0]) + 1
-        for index, value in enumerate(elements[1:], start=1):
-            if value.strip() and tag not in _ENVELOPE:
-                yield from _element(elements, index, value, cursor, component_sep, entity)
-            cursor += len(value) + 1
-        pos = end + 1
-        if end >= len(buf):
-            return
+        if tag not in _ENVELOPE and len(elements) > 1:
+            yield from _segment_pieces(elements, cursor, component_sep, entity)
 
 
-def _element(seg: list[str], index: int, value: str, cursor: int, sep: str, entity: str | None) -> Iterator[Piece]:
-    if sep not in value:
-        context, asserted = x12_meaning(seg, index, 0, entity)
-        yield Piece(value, cursor, context=context, asserted_type=asserted)
-        return
-    parts = value.split(sep)
-    for component, part in enumerate(parts, start=1):
-        if part.strip():
-            context, asserted = x12_meaning(seg, index, component, entity, parts[0])
-            yield Piece(part, cursor, context=context, asserted_type=asserted)
-        cursor += len(part) + 1
+def _segment_pieces(seg: list[str], cursor: int, sep: str, entity: str | None) -> Iterator[Piece]:
+    """A piece per non-blank element (per non-blank component of a composite); ``cursor``: offset of element 1."""
+    tag = seg[0]
+    facts = tag in _FACT_TAGS
+    meaning = _meaning
+    for index in range(1, len(seg)):
+        value = seg[index]
+        if value and not value.isspace():
+            if sep not in value:
+                fact = _fact(seg, index, 0, entity, "") if facts else None
+                context, asserted = meaning(tag, index, 0, fact)
+                yield Piece(value, cursor, context, asserted)
+            else:
+                parts = value.split(sep)
+                part_cursor = cursor
+                for component, part in enumerate(parts, start=1):
+                    if part and not part.isspace():
+                        fact = _fact(seg, index, component, entity, parts[0]) if facts else None
+                        context, asserted = meaning(tag, index, component, fact)
+                        yield Piece(part, part_cursor, context, asserted)
+                    part_cursor += len(part) + 1
+        cursor += len(value) + 1

@@ -12,12 +12,12 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 CONTEXT_WINDOW = 48  # characters before a candidate searched for context words
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 4x more, and findings are made per value
 class Finding:
     type: str
     start: int
@@ -54,8 +54,11 @@ def finding(
 
 
 def window(text: str, start: int, size: int = CONTEXT_WINDOW) -> str:
-    """The lower-cased text just before ``start`` (where context words are looked for)."""
-    return text[max(0, start - size) : start].lower()
+    """The lower-cased text just before ``start`` (where context words are looked for), back to the NUL that
+    separates values analysed in one batch (``piece_analysis.PAD``), if there is one."""
+    win = text[max(0, start - size) : start]
+    cut = win.rfind("\x00")
+    return (win if cut < 0 else win[cut + 1 :]).lower()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -87,17 +90,50 @@ def _trie_regex(words: Iterable[str]) -> str:
 
 
 class Words:
-    """A set of context words, searched for with one precompiled pattern."""
+    """A set of context words, searched for with one precompiled pattern. Every instance is registered, so that
+    ``field_signature`` can say everything the recognizers can learn from a field name."""
 
-    __slots__ = ("pattern", "words")
+    __slots__ = ("_fields", "pattern", "words")
+    instances: ClassVar[list[Words]] = []
 
     def __init__(self, *words: str) -> None:
         self.words = words
         self.pattern = re.compile(_trie_regex(words))
+        self._fields: dict[str, bool] = {}
+        Words.instances.append(self)
+
+    def in_field(self, fk: str) -> bool:
+        """Whether one of the words is in the field name ``fk`` (cached: a file has few distinct field names)."""
+        hit = self._fields.get(fk)
+        if hit is None:
+            if len(self._fields) >= 4096:
+                self._fields.clear()
+            hit = self._fields[fk] = self.pattern.search(fk) is not None
+        return hit
 
     def nearest(self, haystack: str) -> int:
         """Where the last of the words starts in ``haystack`` (-1: none)."""
         return max(haystack.rfind(w) for w in self.words)
+
+
+_SIGNATURES: dict[str, tuple[int, int]] = {}  # field name -> (Words registered when computed, signature bits)
+
+
+def field_signature(fk: str) -> int:
+    """Which context word sets occur in the field name ``fk``, as bits (one per ``Words`` instance). Outside name
+    fields (``names.is_name_field``), a field name reaches the recognizers only through ``Words`` look-ups, so two
+    field names with one signature give the same findings on the same text."""
+    known = _SIGNATURES.get(fk)
+    count = len(Words.instances)
+    if known is None or known[0] != count:
+        bits = 0
+        for i, words in enumerate(Words.instances):
+            if words.in_field(fk):
+                bits |= 1 << i
+        if len(_SIGNATURES) >= 4096:
+            _SIGNATURES.clear()
+        known = _SIGNATURES[fk] = (count, bits)
+    return known[1]
 
 
 def word_set(words: str) -> frozenset[str]:
@@ -109,10 +145,15 @@ def has_any(haystack: str, words: Words) -> bool:
     return words.pattern.search(haystack) is not None
 
 
+def context_has(win: str, fk: str, words: Words) -> bool:
+    """Whether one of ``words`` is in the window before a candidate or in the field name it came from."""
+    return words.in_field(fk) or (win != "" and words.pattern.search(win) is not None)
+
+
 def near_score(base: float, win: str, field: str, words: Words) -> float:
     """``base`` raised by up to 0.04 the nearer a context word sits before the candidate (in the field name: the
     most): of two context-only types competing for one value, the one whose word is nearest wins."""
-    if has_any(field, words):
+    if words.in_field(field):
         return base + 0.04
     i = words.nearest(win)
     return base if i < 0 else base + 0.04 * (i + 1) / (len(win) + 1)

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from importlib import resources
 
-from claimvault.discovery.findings import Finding, field_key, finding, word_set
+from claimvault.discovery.findings import Finding, field_key, finding, window, word_set
 from claimvault.discovery.recognizers_contact import STATES, STREET_SUFFIXES
 
 RULES: dict[str, str] = {
@@ -131,7 +131,7 @@ def _key(token: str) -> str:
 def scan_names(text: str, context: str | None, out: list[Finding]) -> None:
     """PERSON findings in ``text`` (``context``: the field name the text came from, if any)."""
     fk = field_key(context)
-    if fk and _name_field(fk) and _field_name(text, fk, out):
+    if fk and is_name_field(fk) and _field_name(text, fk, out):
         return
     for m in _TITLED.finditer(text):
         if m.group("title").rstrip(".") in _TITLES and not (m.start() and text[m.start() - 1].isalnum()):
@@ -157,7 +157,7 @@ def scan_names(text: str, context: str | None, out: list[Finding]) -> None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _name_field(fk: str) -> bool:
+def is_name_field(fk: str) -> bool:
     """Whether a field name says the field holds a person's name (cached: few distinct names)."""
     return bool(_WORD_FIELD.search(fk) or _STRONG_FIELD.search(fk)) and not _NOT_NAME_FIELD.search(fk)
 
@@ -245,7 +245,7 @@ def _candidate(
         score, rule = 0.85, "person.title"
     elif len(full) >= 2 and given and sur and (plain_first or plain_last):
         score = 0.85
-    elif len(full) >= 2 and (trigger or _TRIGGER.search(text[max(0, start - 24) : start].lower()) is not None):
+    elif len(full) >= 2 and (trigger or _TRIGGER.search(window(text, start, 24)) is not None):
         score, rule = (0.8 if given or sur else 0.7), "person.trigger"
     elif len(full) >= 2 and given and plain_first and plain_last and not cut:
         score = 0.65

@@ -25,6 +25,7 @@ from claimvault.discovery import names, recognizers_contact, recognizers_health
 from claimvault.discovery.findings import (
     Finding,
     Words,
+    context_has,
     field_key,
     finding,
     has_any,
@@ -168,7 +169,7 @@ def _digit_token(text: str, s: int, e: int, fk: str, out: list[Finding], eager: 
     start = len(out)
 
     def ctx(words: Words) -> bool:
-        return cued and (has_any(win, words) or has_any(fk, words))
+        return cued and context_has(win, fk, words)
 
     if "-" in tok and _SSN_DASHED.fullmatch(tok):
         if ssn_valid(tok):
@@ -204,11 +205,11 @@ def _alnum_token(text: str, s: int, e: int, fk: str, out: list[Finding]) -> None
     tok = text[s:e]
     win = window(text, s)
     if _MBI.fullmatch(tok) and mbi_valid(tok):
-        score = 0.97 if has_any(win, MBI_CONTEXT) or has_any(fk, MBI_CONTEXT) else 0.85
+        score = 0.97 if context_has(win, fk, MBI_CONTEXT) else 0.85
         out.append(finding("MEDICARE_MBI", text, s, e, score, "mbi.positions", validated=True))
         return
     if _DEA.fullmatch(tok) and dea_valid(tok):
-        score = 0.95 if has_any(win, DEA_CONTEXT) or has_any(fk, DEA_CONTEXT) else 0.75
+        score = 0.95 if context_has(win, fk, DEA_CONTEXT) else 0.75
         out.append(finding("DEA_NUMBER", text, s, e, score, "dea.checksum", validated=True))
         return
     recognizers_health.alnum_token(text, s, e, tok, win, fk, out)

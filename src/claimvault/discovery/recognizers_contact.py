@@ -13,7 +13,7 @@ import functools
 import ipaddress
 import re
 
-from claimvault.discovery.findings import Finding, Words, finding, has_any, near_score, window, word_set
+from claimvault.discovery.findings import Finding, Words, context_has, finding, has_any, near_score, window, word_set
 
 RULES: dict[str, str] = {
     "phone.nanp": "PHONE: NANP number with separators (area code and exchange not starting with 0 or 1)",
@@ -93,8 +93,7 @@ _BIRTH_WORD = re.compile(r"(?:d\.?o\.?b|date of birth|birth ?date|birth_date|bir
 _AFTER_BIRTH = re.compile(r"[\s:=#\"'(),*|-]{0,4}(?:(?:on|is|was|of|d8)[\s:*]+){0,2}")
 
 
-def _ctx(win: str, fk: str, words: Words) -> bool:
-    return has_any(win, words) or has_any(fk, words)
+_ctx = context_has
 
 
 # Numeric tokens from the dispatcher ----------------------------------------------------------------------------
@@ -133,7 +132,7 @@ def digit_token(text: str, s: int, e: int, tok: str, win: str, fk: str, out: lis
     if (n == 5 or n == 10) and _ZIP.fullmatch(tok):
         if cued and _ctx(win, fk, ZIP_CONTEXT):
             out.append(finding("ZIP_CODE", text, s, e, near_score(0.86, win, fk, ZIP_CONTEXT), "zip.context"))
-        elif s >= 4 and text[s - 1] == " " and text[s - 3 : s - 1] in STATES and not text[s - 4].isalnum():
+        elif s >= 3 and text[s - 1] == " " and text[s - 3 : s - 1] in STATES and (s == 3 or not text[s - 4].isalnum()):
             out.append(finding("ZIP_CODE", text, s, e, 0.85, "zip.context"))
     if n <= 6 and e < len(text) - 3 and text[e] == " " and text[e + 1].isupper() and tok.isdigit():
         _street(text, s, e, fk, out)
@@ -205,7 +204,7 @@ def scan_text(text: str, fk: str, out: list[Finding]) -> None:
                 s -= 2
                 if s >= 1 and text[s - 1] == "+":
                     s -= 1
-            score = 0.92 if has_any(window(text, s), PHONE_CONTEXT) or has_any(fk, PHONE_CONTEXT) else 0.7
+            score = 0.92 if context_has(window(text, s), fk, PHONE_CONTEXT) else 0.7
             out.append(finding("PHONE", text, s, m.end(), score, "phone.nanp"))
     if ":" in text:
         _ipv6(text, fk, out)
@@ -259,7 +258,7 @@ def _ipv6(text: str, fk: str, out: list[Finding]) -> None:
             pos = c.end()
             continue
         if _is_ip(m.group(0)):
-            score = 0.9 if has_any(window(text, s), IP_CONTEXT) or has_any(fk, IP_CONTEXT) else 0.75
+            score = 0.9 if context_has(window(text, s), fk, IP_CONTEXT) else 0.75
             out.append(finding("IP_ADDRESS", text, m.start(), m.end(), score, "ip.v4_v6"))
         pos = max(m.end(), c.end())
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 
-from claimvault.discovery.findings import Finding, Words, finding, has_any, near_score
+from claimvault.discovery.findings import Finding, Words, context_has, finding, near_score, window
 from claimvault.discovery.profile import ScanProfile, mrn_template_regex
 from claimvault.discovery.validators import icd10_valid
 
@@ -39,19 +39,19 @@ PROC_CONTEXT = Words("cpt", "hcpcs", "hcpc", "procedure", "proc code", "proc", "
 
 _CODING_SYSTEMS = frozenset(("I10", "I9", "I9C", "I10C", "I9CDX", "I10P"))
 _ID = re.compile(r"[A-Z0-9][A-Z0-9-]{4,19}")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _ICD = re.compile(r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4}|[0-9A-Z]{1,4})?")
 _CPT = re.compile(r"(\d{5})(?:-[0-9A-Z]{2})*")
 _CPT_II = re.compile(r"\d{4}[FT]")
 _HCPCS = re.compile(r"[A-CEGHJ-MP-V]\d{4}")
 
 
-def _ctx(win: str, fk: str, words: Words) -> bool:
-    return has_any(win, words) or has_any(fk, words)
+_ctx = context_has
 
 
 def _last(win: str, fk: str, words: Words) -> int:
     """Where the nearest of ``words`` sits before the candidate (larger is nearer; the field counts as nearest)."""
-    if has_any(fk, words):
+    if words.in_field(fk):
         return 1 << 20
     return words.nearest(win)
 
@@ -64,7 +64,7 @@ def _clause(win: str) -> str:
 
 
 def _id_contexts(text: str, s: int, e: int, tok: str, win: str, fk: str, out: list[Finding]) -> None:
-    if not _ID.fullmatch(tok) or sum(ch.isdigit() for ch in tok) < 4:
+    if not _ID.fullmatch(tok) or len(tok) - len(tok.translate(_NO_DIGITS)) < 4:
         return
     win = _clause(win)
     if _ctx(win, fk, MRN_CONTEXT):
@@ -120,6 +120,6 @@ def scan_profile(text: str, fk: str, profile: ScanProfile, out: list[Finding]) -
         s, e = m.span()
         if (s and (text[s - 1].isalnum() or text[s - 1] in "_-")) or (e < n and (text[e].isalnum() or text[e] == "_")):
             continue
-        win = text[max(0, s - 48) : s].lower()
+        win = window(text, s)
         score = 0.95 if _ctx(win, fk, MRN_CONTEXT) else 0.8
         out.append(finding("MRN", text, s, e, score, "mrn.profile"))
