@@ -22,7 +22,7 @@ from claimvault.accounts.services import normalize_username
 from claimvault.accounts.sessions import now_utc, revoke_all_for_user
 from claimvault.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from claimvault.security.audit import build_event, record
-from claimvault.security.audit.models import PendingAuditEvent
+from claimvault.security.audit.pending import AuditRecord
 from claimvault.security.context import AccessContext, UserContext
 from claimvault.security.permissions import Permission
 from claimvault.storage.database import Database
@@ -55,7 +55,7 @@ def _audit(
     outcome: str = "success",
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> PendingAuditEvent:
+) -> AuditRecord:
     return build_event(
         ctx,
         action=action,

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from claimvault.errors import Conflict, NotFound, PermissionDenied, TenantViolation, ValidationFailed
 from claimvault.ids import uuid7
 from claimvault.security.audit import build_event, record
-from claimvault.security.audit.models import PendingAuditEvent
+from claimvault.security.audit.pending import AuditRecord
 from claimvault.security.authorization.engine import enforce
 from claimvault.security.authorization.masking import apply_masking, load_masking_rules, view_for
 from claimvault.security.authorization.scope import PatientScope, granting_roles, patient_scope
@@ -82,8 +82,8 @@ class PHIGate:
         session: Session,
         ctx: AccessContext,
         keys: KeyService,
-        denials: list[PendingAuditEvent],
-        reads: list[PendingAuditEvent] | None = None,
+        denials: list[AuditRecord],
+        reads: list[AuditRecord] | None = None,
     ) -> None:
         self.session = session
         self.ctx = ctx
@@ -234,7 +234,7 @@ class PHIGate:
             patient_ids.add(about_patient)
         detail = {"count": len(rows)} if entity_id is None else {}
 
-        def event(outcome: str, extra: dict[str, Any]) -> PendingAuditEvent:
+        def event(outcome: str, extra: dict[str, Any]) -> AuditRecord:
             return build_event(
                 self.ctx,
                 action=action,
@@ -582,8 +582,8 @@ def open_gate(*, db: Database, keys: KeyService, ctx: AccessContext) -> Iterator
     """
     if ctx.organization_id is None:
         raise TenantViolation("This operation needs an organization context.")
-    denials: list[PendingAuditEvent] = []
-    reads: list[PendingAuditEvent] = []
+    denials: list[AuditRecord] = []
+    reads: list[AuditRecord] = []
     try:
         with db.session(tenant_id=ctx.organization_id) as session:
             yield PHIGate(session=session, ctx=ctx, keys=keys, denials=denials, reads=reads)

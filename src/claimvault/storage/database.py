@@ -27,6 +27,7 @@ AUDIT_ROLE_SETTING = "claimvault.audit_role"
 AUDIT_SEQUENCER = "sequencer"
 AUDIT_READER = "reader"
 AUDIT_PENDING_FLAG = "claimvault.audit_pending"  # set by audit.record on a session that wrote events
+AUDIT_ROWS_KEY = "claimvault.audit_rows"  # session.info: audit events recorded, written when their transaction commits
 
 
 def is_sqlite(url: str) -> bool:
@@ -132,6 +133,10 @@ class Database:
                         },
                     )
                 yield session
+                if session.get_nested_transaction() is not None:
+                    # Audit events recorded in a savepoint are written when it is released; committing around an
+                    # open one would leave them unwritten. Every savepoint must end (with or try/finally) first.
+                    raise RuntimeError("a savepoint is still open at commit")
             wrote_events = session.info.pop(AUDIT_PENDING_FLAG, False)
         finally:
             session.close()

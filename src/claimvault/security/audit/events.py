@@ -1,8 +1,9 @@
 """Writing audit events: one per access to protected data, per change, per security event, per denial.
 
 Events hold ids, field names and codes, never protected values. They are written as pending events in the
-caller's transaction (so a change never commits without its event); the sequencer later gives them positions in
-the tamper-evident log. Denials are written in their own transaction because the failing operation rolls back.
+caller's transaction when it commits (so a change never commits without its event; see ``pending.py``); the
+sequencer later gives them positions in the tamper-evident log. Denials are written in their own transaction
+because the failing operation rolls back.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from claimvault.security.audit import pending
 from claimvault.security.audit.canonical import check_codes
-from claimvault.security.audit.models import PendingAuditEvent
+from claimvault.security.audit.pending import AuditRecord
 from claimvault.security.context import AccessContext
 from claimvault.storage.database import AUDIT_PENDING_FLAG as PENDING_FLAG
 
@@ -35,9 +37,9 @@ def build_event(
     user_agent: str | None = None,
     actor_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
-) -> PendingAuditEvent:
+) -> AuditRecord:
     check_codes(action=action, outcome=outcome, entity_type=entity_type)
-    return PendingAuditEvent(
+    return AuditRecord(
         organization_id=organization_id if organization_id is not None else (ctx.organization_id if ctx else None),
         action=action,
         outcome=outcome,
@@ -60,7 +62,8 @@ def build_event(
     )
 
 
-def record(session: Session, event: PendingAuditEvent) -> None:
-    """Write ``event`` in the session's current transaction (it is sequenced once that transaction commits)."""
-    session.add(event)
+def record(session: Session, event: AuditRecord) -> None:
+    """Record ``event`` in the session's current transaction: written when it commits (and sequenced after),
+    dropped if it, or the savepoint it was recorded in, rolls back. Later changes to ``event`` are not seen."""
+    pending.add(session, event)
     session.info[PENDING_FLAG] = True

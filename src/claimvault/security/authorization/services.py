@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from claimvault.accounts.models import Membership, Organization
 from claimvault.errors import Conflict, NotFound, ValidationFailed
 from claimvault.security.audit import build_event, record
-from claimvault.security.audit.models import PendingAuditEvent
+from claimvault.security.audit.pending import AuditRecord
 from claimvault.security.authorization.models import AGREEMENT_STATUSES, CareAssignment, ServiceAgreement
 from claimvault.security.authorization.relationships import agreement_active, care_assignment_active
 from claimvault.security.context import AccessContext
@@ -280,7 +280,7 @@ def _before(value: datetime, now: datetime) -> bool:
     return _aware(value) <= now
 
 
-def _agreement_event(ctx: AccessContext, row: ServiceAgreement, action: str, org_id: uuid.UUID) -> PendingAuditEvent:
+def _agreement_event(ctx: AccessContext, row: ServiceAgreement, action: str, org_id: uuid.UUID) -> AuditRecord:
     return build_event(
         ctx,
         action=action,
