@@ -224,6 +224,23 @@ def test_redirecting_a_patient_reference_is_detected(log: Log) -> None:
     assert log.verify().first_bad_position == position
 
 
+def test_moving_a_patient_reference_to_another_organization_is_detected(log: Log) -> None:
+    rows = _prepared(log)
+    position = rows[5][0]
+    with log.owner.connect() as conn:
+        org = conn.execute(
+            text("SELECT organization_id FROM audit_patient_refs WHERE position = :p LIMIT 1"), {"p": position}
+        ).scalar()
+    assert org is not None
+    other = next(o for o in log.orgs if (o if log.is_pg else o.hex) != org)
+    log.tamper(
+        "UPDATE audit_patient_refs SET organization_id = :o WHERE position = :p",
+        o=other if log.is_pg else other.hex,
+        p=position,
+    )
+    assert log.verify().first_bad_position == position
+
+
 def test_deleting_a_row_is_detected(log: Log) -> None:
     rows = _prepared(log)
     position = rows[10][0]
