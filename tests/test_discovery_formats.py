@@ -22,7 +22,8 @@ from reportlab.pdfgen import canvas
 
 from claimvault.discovery import extract_base
 from claimvault.discovery.extract_base import Piece
-from claimvault.discovery.scanner import FileResult, asserted_finding, scan_bytes, scan_paths
+from claimvault.discovery.piece_analysis import asserted_finding
+from claimvault.discovery.scanner import FileResult, scan_bytes, scan_paths
 from claimvault.discovery.validators import luhn_valid, mbi_valid, npi_valid, ssn_valid
 
 RNG = random.Random(20260109)

@@ -7,7 +7,7 @@ call. Values without an asserted type, under field names the recognizers cannot 
 analysed in one pass; each finding is mapped back to its value. No recognizer reads across the NUL: it is neither a word
 character, a digit, a separator nor whitespace, so no pattern matches through it and every character check treats
 it as the start or end of a text, and context windows (``findings.window``) stop at it. A batch therefore gives the
-findings of one pass per value (``tests/test_discovery_scan.py`` compares them). Name fields (where a whole value
+findings of one pass per value (``tests/test_discovery_batching.py`` compares them). Name fields (where a whole value
 is read as one name) and values holding NUL or changing length when lower-cased are analysed one by one.
 """
 
@@ -149,7 +149,7 @@ def _batchable(piece: Piece) -> bool:
         piece.asserted_type is None
         and piece.owned is None
         and len(text) <= BATCH_MAX_TEXT
-        and "\x00" not in text
+        and PAD not in text
         and not _name_context(piece.context)
         and (text.isascii() or len(text.lower()) == len(text))
     )

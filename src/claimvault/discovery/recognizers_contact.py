@@ -93,9 +93,6 @@ _BIRTH_WORD = re.compile(r"(?:d\.?o\.?b|date of birth|birth ?date|birth_date|bir
 _AFTER_BIRTH = re.compile(r"[\s:=#\"'(),*|-]{0,4}(?:(?:on|is|was|of|d8)[\s:*]+){0,2}")
 
 
-_ctx = context_has
-
-
 # Numeric tokens from the dispatcher ----------------------------------------------------------------------------
 def house_number(text: str, s: int, e: int, fk: str, out: list[Finding]) -> None:
     """A number of 1-4 digits before a capitalised word: a street address when a USPS suffix follows."""
@@ -124,13 +121,13 @@ def digit_token(text: str, s: int, e: int, tok: str, win: str, fk: str, out: lis
         if len(digits) in (10, 11) and _phone_digits_ok(digits):
             start = s - 1 if s and text[s - 1] == "+" else s
             if _PHONE_SEP.fullmatch(tok):
-                score = 0.92 if cued and _ctx(win, fk, PHONE_CONTEXT) else 0.7
+                score = 0.92 if cued and context_has(win, fk, PHONE_CONTEXT) else 0.7
                 out.append(finding("PHONE", text, start, e, score, "phone.nanp"))
-            elif cued and _PHONE_BARE.fullmatch(tok) and _ctx(win, fk, PHONE_CONTEXT):
+            elif cued and _PHONE_BARE.fullmatch(tok) and context_has(win, fk, PHONE_CONTEXT):
                 score = near_score(0.85, win, fk, PHONE_CONTEXT)
                 out.append(finding("PHONE", text, start, e, score, "phone.bare_context"))
     if (n == 5 or n == 10) and _ZIP.fullmatch(tok):
-        if cued and _ctx(win, fk, ZIP_CONTEXT):
+        if cued and context_has(win, fk, ZIP_CONTEXT):
             out.append(finding("ZIP_CODE", text, s, e, near_score(0.86, win, fk, ZIP_CONTEXT), "zip.context"))
         elif s >= 3 and text[s - 1] == " " and text[s - 3 : s - 1] in STATES and (s == 3 or not text[s - 4].isalnum()):
             out.append(finding("ZIP_CODE", text, s, e, 0.85, "zip.context"))
@@ -141,7 +138,7 @@ def digit_token(text: str, s: int, e: int, tok: str, win: str, fk: str, out: lis
 def ipv4(text: str, s: int, e: int, fk: str, out: list[Finding]) -> None:
     """An IPv4 address from the dispatcher (dotted quad, standing on its own)."""
     if _is_ip(text[s:e]):
-        score = 0.9 if _ctx(window(text, s), fk, IP_CONTEXT) else 0.75
+        score = 0.9 if context_has(window(text, s), fk, IP_CONTEXT) else 0.75
         out.append(finding("IP_ADDRESS", text, s, e, score, "ip.v4_v6"))
 
 
@@ -186,7 +183,7 @@ def _street(text: str, s: int, e: int, fk: str, out: list[Finding]) -> None:
     unit = _UNIT.match(text, end)
     if unit is not None:
         end = unit.end()
-    score = 0.95 if _ctx(window(text, s), fk, ADDRESS_CONTEXT) else 0.85
+    score = 0.95 if context_has(window(text, s), fk, ADDRESS_CONTEXT) else 0.85
     out.append(finding("STREET_ADDRESS", text, s, end, score, "address.usps"))
 
 

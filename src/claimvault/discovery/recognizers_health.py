@@ -46,9 +46,6 @@ _CPT_II = re.compile(r"\d{4}[FT]")
 _HCPCS = re.compile(r"[A-CEGHJ-MP-V]\d{4}")
 
 
-_ctx = context_has
-
-
 def _last(win: str, fk: str, words: Words) -> int:
     """Where the nearest of ``words`` sits before the candidate (larger is nearer; the field counts as nearest)."""
     if words.in_field(fk):
@@ -67,9 +64,9 @@ def _id_contexts(text: str, s: int, e: int, tok: str, win: str, fk: str, out: li
     if not _ID.fullmatch(tok) or len(tok) - len(tok.translate(_NO_DIGITS)) < 4:
         return
     win = _clause(win)
-    if _ctx(win, fk, MRN_CONTEXT):
+    if context_has(win, fk, MRN_CONTEXT):
         out.append(finding("MRN", text, s, e, near_score(0.85, win, fk, MRN_CONTEXT), "mrn.context"))
-    if _ctx(win, fk, MEMBER_CONTEXT) and not _ctx(win, fk, NOT_MEMBER):
+    if context_has(win, fk, MEMBER_CONTEXT) and not context_has(win, fk, NOT_MEMBER):
         score = near_score(0.85, win, fk, MEMBER_CONTEXT)
         out.append(finding("MEMBER_ID", text, s, e, score, "member_id.context"))
 
@@ -77,7 +74,7 @@ def _id_contexts(text: str, s: int, e: int, tok: str, win: str, fk: str, out: li
 def digit_token(text: str, s: int, e: int, tok: str, win: str, fk: str, out: list[Finding]) -> None:
     """CPT codes, MRNs and member ids among all-digit tokens."""
     m = _CPT.fullmatch(tok)
-    if m is not None and _ctx(win, fk, PROC_CONTEXT):
+    if m is not None and context_has(win, fk, PROC_CONTEXT):
         score = near_score(0.85, win, fk, PROC_CONTEXT)
         out.append(finding("PROCEDURE_CODE", text, s, s + 5, score, "procedure.cpt_hcpcs"))
         return
@@ -89,15 +86,15 @@ def alnum_token(text: str, s: int, e: int, tok: str, win: str, fk: str, out: lis
     if tok in _CODING_SYSTEMS and s and text[s - 1] == "^":
         return  # HL7 CWE: the coding system name (DG1-3 "E11.9^Type 2 diabetes^I10"), not a diagnosis
     if _ICD.fullmatch(tok) and icd10_valid(tok):
-        dx = _ctx(win, fk, DX_CONTEXT)
-        proc = _HCPCS.fullmatch(tok) is not None and _ctx(win, fk, PROC_CONTEXT)
+        dx = context_has(win, fk, DX_CONTEXT)
+        proc = _HCPCS.fullmatch(tok) is not None and context_has(win, fk, PROC_CONTEXT)
         if proc and (not dx or _last(win, fk, PROC_CONTEXT) > _last(win, fk, DX_CONTEXT)):
             out.append(finding("PROCEDURE_CODE", text, s, e, 0.85, "procedure.cpt_hcpcs"))
             return
         score = (0.95 if dx else 0.7) if "." in tok else (0.9 if dx else 0.4)
         out.append(finding("ICD10_CM", text, s, e, score, "icd10cm.codeset", validated=True))
         return
-    if (_HCPCS.fullmatch(tok) or _CPT_II.fullmatch(tok)) and _ctx(win, fk, PROC_CONTEXT):
+    if (_HCPCS.fullmatch(tok) or _CPT_II.fullmatch(tok)) and context_has(win, fk, PROC_CONTEXT):
         out.append(finding("PROCEDURE_CODE", text, s, e, 0.85, "procedure.cpt_hcpcs"))
         return
     _id_contexts(text, s, e, tok, win, fk, out)
@@ -121,5 +118,5 @@ def scan_profile(text: str, fk: str, profile: ScanProfile, out: list[Finding]) -
         if (s and (text[s - 1].isalnum() or text[s - 1] in "_-")) or (e < n and (text[e].isalnum() or text[e] == "_")):
             continue
         win = window(text, s)
-        score = 0.95 if _ctx(win, fk, MRN_CONTEXT) else 0.8
+        score = 0.95 if context_has(win, fk, MRN_CONTEXT) else 0.8
         out.append(finding("MRN", text, s, e, score, "mrn.profile"))

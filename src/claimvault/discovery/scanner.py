@@ -17,11 +17,8 @@ from claimvault.discovery.classification import Level, file_level, file_score, f
 from claimvault.discovery.extract_base import ARCHIVE_ERRORS, SNIFF
 from claimvault.discovery.extractors import Piece, Source, Unreadable, detect_format, extract, sniff, zip_members
 from claimvault.discovery.findings import Finding
-from claimvault.discovery.piece_analysis import ASSERTED_CHECKS, FINAL_ASSERTED, PieceAnalyzer, asserted_finding
+from claimvault.discovery.piece_analysis import PieceAnalyzer
 from claimvault.discovery.profile import DEFAULT_PROFILE, ScanProfile
-
-__all__ = ["ASSERTED_CHECKS", "FINAL_ASSERTED", "FileResult", "ScanFinding", "asserted_finding", "scan_bytes",
-           "scan_file", "scan_paths"]  # fmt: skip
 
 Status = Literal["scanned", "unreadable"]
 
