@@ -54,7 +54,7 @@ from claimvault.security.audit import verify as verify_module
 from claimvault.security.audit.checkpoints import CheckpointSigner, DirectorySink
 from claimvault.security.audit.log import stream_log
 from claimvault.security.audit.merkle import leaf_hash
-from claimvault.security.audit.models import AuditEvent, AuditPatientRef, PendingAuditEvent
+from claimvault.security.audit.models import AuditEvent, PendingAuditEvent
 from claimvault.security.audit.sequencer import GENESIS, Sequencer, chain_next, sequenced_rows
 from claimvault.security.audit.verify import verify_log, write_checkpoint
 from claimvault.security.crypto.keys import KeyService
@@ -77,7 +77,6 @@ EVENT_COLUMNS = (
     "body",
     "chain_hash",
 )
-REF_COLUMNS = ("position", "patient_id", "organization_id")
 ACTIONS = (("read", 40), ("list", 25), ("search", 10), ("update", 10), ("create", 6), ("export", 3), ("denied", 6))
 ENTITIES = ("patients", "claims", "coverages", "payments")
 ROLES = (["biller"], ["front_desk"], ["billing_manager", "biller"], ["practice_admin"])
@@ -181,7 +180,7 @@ def sequence_prefix(db: Database, factory: EventFactory, count: int) -> None:
                 if f.organization_id == org
             )
     Sequencer(db).drain()
-    expected, _, _ = sequenced_rows(sorted(fakes, key=lambda f: f.id), position=position, previous=previous)
+    expected, _ = sequenced_rows(sorted(fakes, key=lambda f: f.id), position=position, previous=previous)
     with db.session(tenant_id=None, audit_role=AUDIT_READER) as session:
         stored = list(stream_log(session, start=position))
     got = [(p, body, chain) for p, body, chain in stored]
@@ -190,18 +189,18 @@ def sequence_prefix(db: Database, factory: EventFactory, count: int) -> None:
         raise SystemExit("the bulk path does not reproduce the real sequencer's rows")
 
 
-Chunk = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+Chunk = list[tuple[Any, ...]]
 
 
 def make_chunk(task: tuple[list[uuid.UUID], int, int, int]) -> Chunk:
-    """Rows (without the chain hash) and patient references of ``n`` events from ``position``: a pool worker's job.
+    """Rows (without the chain hash) of ``n`` events from ``position``: a pool worker's job.
 
     The bodies do not depend on the chain, so they are built in parallel; the parent threads the chain through.
     """
     orgs, serial, n, position = task
     factory = EventFactory(orgs, seed=serial, serial=serial)
-    rows, refs, _ = sequenced_rows([factory.make() for _ in range(n)], position=position, previous=GENESIS)
-    return [tuple(r[c] for c in EVENT_COLUMNS[:-1]) for r in rows], [tuple(r[c] for c in REF_COLUMNS) for r in refs]
+    rows, _ = sequenced_rows([factory.make() for _ in range(n)], position=position, previous=GENESIS)
+    return [tuple(r[c] for c in EVENT_COLUMNS[:-1]) for r in rows]
 
 
 def bulk_chunks(db: Database, factory: EventFactory, count: int, jobs: int) -> Iterator[Chunk]:
@@ -219,7 +218,7 @@ def bulk_chunks(db: Database, factory: EventFactory, count: int, jobs: int) -> I
         # A few chunks in flight, not the whole log in memory.
         window: deque[AsyncResult[Chunk]] = deque(pool.apply_async(make_chunk, (t,)) for t in islice(queue, 2 * jobs))
         while window:
-            rows, refs = window.popleft().get()
+            rows = window.popleft().get()
             following = next(queue, None)
             if following is not None:
                 window.append(pool.apply_async(make_chunk, (following,)))
@@ -227,14 +226,13 @@ def bulk_chunks(db: Database, factory: EventFactory, count: int, jobs: int) -> I
             for row in rows:
                 previous = chain_next(previous, leaf_hash(row[body_at].encode("ascii")))
                 complete.append((*row, previous))
-            yield complete, refs
+            yield complete
 
 
 def bulk_sqlite(db: Database, factory: EventFactory, count: int, jobs: int) -> None:
-    for rows, refs in bulk_chunks(db, factory, count, jobs):
+    for rows in bulk_chunks(db, factory, count, jobs):
         with db.session(tenant_id=None, audit_role=AUDIT_SEQUENCER) as session:
             session.execute(insert(AuditEvent), [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows])
-            session.execute(insert(AuditPatientRef), [dict(zip(REF_COLUMNS, r, strict=True)) for r in refs])
 
 
 def bulk_postgres(db: Database, admin_url: str, factory: EventFactory, count: int, jobs: int) -> None:
@@ -245,16 +243,13 @@ def bulk_postgres(db: Database, admin_url: str, factory: EventFactory, count: in
             raw = conn.connection.driver_connection
             assert raw is not None
             with raw.cursor() as cur:
-                for rows, refs in bulk_chunks(db, factory, count, jobs):
+                for rows in bulk_chunks(db, factory, count, jobs):
                     with cur.copy(f"COPY audit_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
-                    with cur.copy(f"COPY audit_patient_refs ({', '.join(REF_COLUMNS)}) FROM STDIN") as copy:
-                        for ref in refs:
-                            copy.write_row(ref)
         with owner.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM ANALYZE audit_events, audit_patient_refs")
+                text("VACUUM ANALYZE audit_events")
             )
     finally:
         owner.dispose()

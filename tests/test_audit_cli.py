@@ -100,11 +100,16 @@ def test_prove_and_check_proof(var: Path, tmp_path: Path) -> None:
 
 def test_query_is_answered_and_itself_audited(var: Path) -> None:
     with _db(var) as conn:
-        (patient_hex,) = conn.execute("SELECT patient_id FROM audit_patient_refs LIMIT 1").fetchone()
+        lines = [
+            body.split("\n")[0] for (body,) in conn.execute("SELECT body FROM audit_events WHERE patient_count > 0")
+        ]
+    patient_hex = lines[0].split("|")[11].split(",")[-1]
+    listing = sum(patient_hex in line.split("|")[11].split(",") for line in lines)
     patient = f"{patient_hex[:8]}-{patient_hex[8:12]}-{patient_hex[12:16]}-{patient_hex[16:20]}-{patient_hex[20:]}"
-    result = _ok(var, "audit", "query", "--org", "demo", "--patient", patient, "--json")
+    result = _ok(var, "audit", "query", "--org", "demo", "--patient", patient, "--json", "--limit", "500")
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert events and all(patient in e["patient_ids"] for e in events)
+    assert len(events) == listing  # every event whose body lists the patient (all of the demo organization's)
     with _db(var) as conn:
         (detail,) = conn.execute(
             "SELECT body FROM audit_events WHERE action = 'query' ORDER BY position DESC LIMIT 1"

@@ -30,6 +30,6 @@ class DataKey(IdMixin, TenantScoped, Base):
 
 
 # The audit tables moved to their own module; imported here so existing imports keep working.
-from claimvault.security.audit.models import AuditEvent, AuditPatientRef, PendingAuditEvent  # noqa: E402
+from claimvault.security.audit.models import AuditEvent, PendingAuditEvent  # noqa: E402
 
-__all__ = ["AuditEvent", "AuditPatientRef", "DataKey", "PendingAuditEvent"]
+__all__ = ["AuditEvent", "DataKey", "PendingAuditEvent"]

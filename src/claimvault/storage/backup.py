@@ -421,6 +421,14 @@ def _restore_postgres(settings: Settings, dump: Path, *, grant: bool) -> None:
                 )
             ).scalars()
             preamble += [f'DROP TYPE IF EXISTS public."{name}" CASCADE;' for name in types]
+            functions = conn.execute(  # e.g. a newer schema's functions, which an older dump does not know
+                text(
+                    "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' "
+                    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                    "WHERE n.nspname = 'public' AND p.proname LIKE 'claimvault\\_%'"
+                )
+            ).scalars()
+            preamble += [f"DROP FUNCTION IF EXISTS public.{signature} CASCADE;" for signature in functions]
     finally:
         engine.dispose()
     url, env = _libpq(owner_url)

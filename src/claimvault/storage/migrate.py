@@ -17,7 +17,9 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from claimvault.storage.models import metadata
 
-APPEND_ONLY_TABLES = ("audit_events", "audit_patient_refs")
+APPEND_ONLY_TABLES = ("audit_events",)
+# Functions the application calls (PostgreSQL; created by migrations, EXECUTE revoked from PUBLIC).
+APP_FUNCTIONS = ("claimvault_audit_patient_positions(text)",)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -72,3 +74,5 @@ def grant_app_role(conn: Connection, role: str) -> None:
         else:
             conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table.name}" TO "{role}"'))
     conn.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
+    for function in APP_FUNCTIONS:
+        conn.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))

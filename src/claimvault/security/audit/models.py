@@ -1,9 +1,13 @@
-"""Audit tables: events pending in their request's transaction, the sequenced append-only log, patient refs.
+"""Audit tables: events pending in their request's transaction, and the sequenced append-only log.
 
 A request writes a ``PendingAuditEvent`` in its own transaction (so a change never commits without its event).
 The sequencer moves pending events into ``AuditEvent`` in batches: it gives each a position (its leaf index in
 the Merkle tree), a canonical body (the bytes that are hashed) and a chain hash. ``AuditEvent`` keeps a few
-columns beside the body for querying; ``audit verify`` checks them, and the patient references, against it.
+columns beside the body for querying; ``audit verify`` checks them against it.
+
+The patients an event touched are listed in its body only. On PostgreSQL a GIN index over the list that the
+database reads out of each body (``PATIENT_LIST_PG``) answers "who accessed patient X"; being derived from the
+hashed body, it cannot disagree with the log the way a separate table of references could.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from claimvault.security.audit.canonical import parse_body
@@ -51,6 +55,11 @@ class PendingAuditEvent(IdMixin, Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+# The patient ids (32 hex digits each) listed in a body, read by PostgreSQL: the 12th field of its first line,
+# split at commas. The index below and the patient filter of audit queries use this exact text.
+PATIENT_LIST_PG = "string_to_array(split_part(split_part(body, E'\\n', 1), '|', 12), ',')"
+
+
 class AuditEvent(Base):
     """One sequenced audit event: leaf ``position`` of the Merkle tree, never updated or deleted.
 
@@ -62,6 +71,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_org_time", "organization_id", "recorded_at"),
         Index("ix_audit_events_actor_time", "actor_id", "recorded_at"),
+        Index("ix_audit_events_patients", text(PATIENT_LIST_PG), postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -134,17 +144,3 @@ class AuditEvent(Base):
     @property
     def detail(self) -> dict[str, Any]:
         return dict(self.payload.get("detail", {}))
-
-
-class AuditPatientRef(Base):
-    """Index of which sequenced events touched which patient (for "who accessed patient X" in seconds).
-
-    Derived from the events' bodies; ``audit verify`` checks that it matches them exactly.
-    """
-
-    __tablename__ = "audit_patient_refs"
-    __table_args__ = (Index("ix_audit_patient_refs_patient", "patient_id", "position"),)
-
-    position: Mapped[int] = mapped_column(ForeignKey("audit_events.position"), primary_key=True)
-    patient_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    organization_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organizations.id"), default=None)

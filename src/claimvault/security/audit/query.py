@@ -3,6 +3,13 @@
 Only contexts holding ``audit:read`` (auditors, compliance officers, or a CLI command declaring it) may ask, only
 about their own organization, and every question is itself recorded (action ``query``, with the patient or user
 it was about). Results come from the sequenced log: events still pending are sequenced first.
+
+"Who accessed patient X" reads the patient list of each event's body (the hashed record itself, not a copy kept
+beside it). On PostgreSQL the positions come from the GIN index over ``PATIENT_LIST_PG`` through the function
+``claimvault_audit_patient_positions`` (row-level security would keep the index from serving a query of the
+application role; the function returns the current tenant's positions only), then the events are read under
+row-level security and their lists checked again. On SQLite the list in the first line of the organization's
+events is matched.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
 
 from claimvault.errors import PermissionDenied, ValidationFailed
 from claimvault.security.audit.canonical import as_utc
 from claimvault.security.audit.events import build_event, record
-from claimvault.security.audit.models import AuditEvent, AuditPatientRef
+from claimvault.security.audit.models import PATIENT_LIST_PG, AuditEvent
 from claimvault.security.audit.sequencer import Sequencer
 from claimvault.security.context import AccessContext
 from claimvault.security.permissions import Permission
@@ -63,7 +72,8 @@ def query_events(*, db: Database, ctx: AccessContext, query: AuditQuery, sequenc
     if sequencer is not None:
         sequencer.drain()
     with db.session(tenant_id=ctx.organization_id) as session:
-        rows = list(session.scalars(_statement(ctx.organization_id, query)))
+        patients = _patient_filter(session, query.patient_id) if query.patient_id is not None else None
+        rows = list(session.scalars(_statement(ctx.organization_id, query, patients=patients)))
         page = rows[: query.limit]
         record(
             session,
@@ -84,12 +94,34 @@ def query_events(*, db: Database, ctx: AccessContext, query: AuditQuery, sequenc
     return AuditPage(events=events, next_before=page[-1].position if len(rows) > query.limit else None)
 
 
-def _statement(org_id: uuid.UUID, query: AuditQuery) -> Select[AuditEvent]:
+# SQLite: the list is the last field of the first line, after a "|", its ids separated by ",", then a line break;
+# no other field holds a ",". So an id is listed exactly when one of these four strings occurs in the first line.
+_LISTED_SQLITE = (
+    "(instr(substr(body, 1, instr(body, char(10))), '|' || :audit_patient || ',') > 0 "
+    "OR instr(substr(body, 1, instr(body, char(10))), '|' || :audit_patient || char(10)) > 0 "
+    "OR instr(substr(body, 1, instr(body, char(10))), ',' || :audit_patient || ',') > 0 "
+    "OR instr(substr(body, 1, instr(body, char(10))), ',' || :audit_patient || char(10)) > 0)"
+)
+
+
+def lists_patient(patient_id: uuid.UUID, *, postgresql: bool) -> ColumnElement[bool]:
+    """True for the events whose body lists ``patient_id`` among the patients they touched."""
+    sql = f"{PATIENT_LIST_PG} @> ARRAY[CAST(:audit_patient AS text)]" if postgresql else _LISTED_SQLITE
+    return text(sql).bindparams(audit_patient=patient_id.hex)  # type: ignore[return-value]
+
+
+def _patient_filter(session: Session, patient_id: uuid.UUID) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name != "postgresql":
+        return lists_patient(patient_id, postgresql=False)
+    found = session.execute(text("SELECT claimvault_audit_patient_positions(:p)"), {"p": patient_id.hex})
+    positions = bindparam("audit_positions", list(found.scalars()), type_=ARRAY(BigInteger()))
+    return and_(AuditEvent.position == any_(positions), lists_patient(patient_id, postgresql=True))
+
+
+def _statement(org_id: uuid.UUID, query: AuditQuery, *, patients: ColumnElement[bool] | None) -> Select[AuditEvent]:
     stmt = select(AuditEvent).where(AuditEvent.organization_id == org_id)
-    if query.patient_id is not None:
-        stmt = stmt.join(AuditPatientRef, AuditPatientRef.position == AuditEvent.position).where(
-            AuditPatientRef.patient_id == query.patient_id
-        )
+    if patients is not None:
+        stmt = stmt.where(patients)
     if query.actor_id is not None:
         stmt = stmt.where(AuditEvent.actor_id == query.actor_id)
     if query.action is not None:

@@ -2,9 +2,10 @@
 
 Requests only insert pending events in their own transactions; nothing they do waits on the log's order. The
 sequencer takes a batch of pending events, gives them the next positions, computes each canonical body, leaf hash
-and chain hash (``chain[n] = SHA-256(chain[n-1] || leaf[n])``, ``chain[-1]`` = 32 zero bytes), inserts them with
-their patient references and deletes the pending rows, all in one transaction (on PostgreSQL in three statements
-per batch, each column sent as one array).
+and chain hash (``chain[n] = SHA-256(chain[n-1] || leaf[n])``, ``chain[-1]`` = 32 zero bytes), inserts them and
+deletes the pending rows, all in one transaction (on PostgreSQL in two statements per batch, each column sent as
+one array). The patients an event touched are in its body only; "who accessed patient X" reads them through an
+index the database derives from the bodies (see ``claimvault.security.audit.query``).
 
 Only one sequencer runs at a time: on PostgreSQL a transaction-level advisory lock decides (another process that
 finds it taken skips its turn); on SQLite the database's single writer lock does, plus a lock in this process.
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from claimvault.security.audit.canonical import as_utc, canonical_body, patient_uuids
 from claimvault.security.audit.merkle import leaf_hash
-from claimvault.security.audit.models import AuditEvent, AuditPatientRef, PendingAuditEvent
+from claimvault.security.audit.models import AuditEvent, PendingAuditEvent
 from claimvault.storage.database import AUDIT_SEQUENCER, Database
 
 log = logging.getLogger(__name__)
@@ -40,17 +41,13 @@ def chain_next(previous: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(previous + leaf).digest()
 
 
-def sequenced_rows(
-    pending: Sequence[Any], *, position: int, previous: bytes
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
-    """The log rows and patient references for ``pending`` events (pending rows or events) given positions from
-    ``position`` on, chained after ``previous``; also returns the new chain head."""
+def sequenced_rows(pending: Sequence[Any], *, position: int, previous: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """The log rows for ``pending`` events (pending rows or events) given positions from ``position`` on, chained
+    after ``previous``; also returns the new chain head."""
     events: list[dict[str, Any]] = []
-    refs: list[dict[str, Any]] = []
     for event in pending:
         body = canonical_body(position=position, event=event)
         previous = chain_next(previous, leaf_hash(body.encode("ascii")))
-        patients = patient_uuids(event)
         events.append(
             {
                 "position": position,
@@ -62,19 +59,17 @@ def sequenced_rows(
                 "outcome": event.outcome,
                 "entity_type": event.entity_type,
                 "entity_id": event.entity_id,
-                "patient_count": len(patients),
+                "patient_count": len(patient_uuids(event)),
                 "body": body,
                 "chain_hash": previous,
             }
         )
-        refs.extend({"position": position, "patient_id": p, "organization_id": event.organization_id} for p in patients)
         position += 1
-    return events, refs, previous
+    return events, previous
 
 
 _PENDING = cast(Table, PendingAuditEvent.__table__)
 _EVENTS = cast(Table, AuditEvent.__table__)
-_REFS = cast(Table, AuditPatientRef.__table__)
 _EVENT_COLUMNS = (
     ("position", "int8"),
     ("id", "uuid"),
@@ -89,7 +84,6 @@ _EVENT_COLUMNS = (
     ("body", "text"),
     ("chain_hash", "bytea"),
 )
-_REF_COLUMNS = (("position", "int8"), ("patient_id", "uuid"), ("organization_id", "uuid"))
 
 
 def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]) -> str:
@@ -99,18 +93,13 @@ def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]) -> str:
 
 
 _INSERT_EVENTS = _unnest_insert("audit_events", _EVENT_COLUMNS)
-_INSERT_REFS = _unnest_insert("audit_patient_refs", _REF_COLUMNS)
 
 
-def _append_postgresql(
-    session: Session, events: list[dict[str, Any]], refs: list[dict[str, Any]], ids: list[uuid.UUID]
-) -> None:
-    """Insert a batch with one statement per table (each column sent as one array) and take the pending rows
-    with one ``DELETE``: three round trips however large the batch, instead of one per row."""
+def _append_postgresql(session: Session, events: list[dict[str, Any]], ids: list[uuid.UUID]) -> None:
+    """Insert a batch with one statement (each column sent as one array) and take the pending rows with one
+    ``DELETE``: two round trips however large the batch, instead of one per row."""
     conn = session.connection()
     conn.exec_driver_sql(_INSERT_EVENTS, tuple([e[name] for e in events] for name, _ in _EVENT_COLUMNS))
-    if refs:
-        conn.exec_driver_sql(_INSERT_REFS, tuple([r[name] for r in refs] for name, _ in _REF_COLUMNS))
     conn.exec_driver_sql("DELETE FROM audit_pending WHERE id = ANY(%b::uuid[])", (ids,))
 
 
@@ -141,13 +130,11 @@ class Sequencer:
             ).first()
             position = last[0] + 1 if last else 0
             previous = bytes(last[1]) if last else GENESIS
-            events, refs, _ = sequenced_rows(pending, position=position, previous=previous)
+            events, _ = sequenced_rows(pending, position=position, previous=previous)
             if self.db.is_postgresql:
-                _append_postgresql(session, events, refs, [e.id for e in pending])
+                _append_postgresql(session, events, [e.id for e in pending])
             else:
                 session.execute(insert(_EVENTS), events)
-                if refs:
-                    session.execute(insert(_REFS), refs)
                 ids: list[uuid.UUID] = [e.id for e in pending]
                 session.execute(delete(_PENDING).where(_PENDING.c.id.in_(ids)))
             return len(pending)

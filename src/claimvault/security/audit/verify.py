@@ -1,15 +1,15 @@
 """Verifying the audit log, and writing checkpoints that only a verified log can get.
 
 ``verify_log`` recomputes every leaf hash, the hash chain and the Merkle tree from the stored bodies, checks the
-queryable columns and patient references against the bodies, checks every checkpoint's signature (against a
-pinned public key when one is given) and that the log reproduces every checkpoint's root and chain head, which
+queryable columns against the bodies, checks every checkpoint's signature (against a pinned public key when one is
+given) and that the log reproduces every checkpoint's root and chain head, which
 also proves each checkpoint consistent with the ones before it. Any failure names the first position that can no
 longer be vouched for.
 
-Large logs are verified in ranges of 2**RANGE_BITS positions by forked worker processes, each reading its range
-once and doing every check in one pass; the parent chains the ranges together and assembles the Merkle tree. All
-hashing happens here, never in the database. When a range finds anything unexpected, the whole log is verified
-again by the serial path, which names the first bad position exactly as before.
+Large logs are verified in ranges of 2**RANGE_BITS positions by forked worker processes, each counting its range's
+column mismatches in SQL and reading its bodies once to hash them; the parent chains the ranges together and
+assembles the Merkle tree. All hashing happens here, never in the database. When a range finds anything
+unexpected, the whole log is verified again by the serial path, which names the first bad position.
 
 ``write_checkpoint`` extends the tree from the latest checkpoint it trusts (its own signature, root reproduced by
 the saved compact range), re-checks the chain of every event since, and refuses to sign a log that does not
@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.util import Finalize
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
@@ -36,9 +35,8 @@ from claimvault.security.audit.checkpoints import Checkpoint, CheckpointSigner, 
 from claimvault.security.audit.log import (
     chain_hash_at,
     first_column_mismatch,
-    first_reference_mismatch,
     log_size,
-    range_refs,
+    range_column_mismatches,
     range_rows,
     stream_batches,
     stream_log,
@@ -104,17 +102,13 @@ def verify_log(*, db: Database, checkpoints: Sequence[Checkpoint], public_key: E
 def _verify_serial(
     db: Database, result: VerifyResult, valid: list[Checkpoint], by_size: dict[int, list[Checkpoint]]
 ) -> None:
-    """Every check in one pass over the log plus the two SQL scans; names the first position that fails."""
+    """Every check in one pass over the log plus the SQL column scan; names the first position that fails."""
     good_until = 0  # every position below this is covered by a checkpoint the log reproduces (or by the chain)
-    # The column and reference checks are plain SQL scans: run them beside the hashing pass (the drivers release
-    # the GIL while the database works), unless every session shares one connection (tests).
+    # The column check is a plain SQL scan: run it beside the hashing pass (the drivers release the GIL while the
+    # database works), unless every session shares one connection (tests).
     parallel = not db.shares_one_connection
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = (
-            [pool.submit(_sql_check, db, first_column_mismatch), pool.submit(_sql_check, db, first_reference_mismatch)]
-            if parallel
-            else []
-        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_sql_check, db, first_column_mismatch) if parallel else None
         with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
             cr = CompactRange()
             if 0 in by_size:
@@ -128,14 +122,9 @@ def _verify_serial(
                     result.fail(
                         f"the log ends at {expected} events but a checkpoint covers {longest}: truncated", expected
                     )
-            if parallel:
-                column, reference = (f.result() for f in futures)
-            else:
-                column, reference = first_column_mismatch(session), first_reference_mismatch(session)
+            column = future.result() if future is not None else first_column_mismatch(session)
     if column is not None:
         result.fail(f"event at position {column}: a column differs from the recorded event", column)
-    if reference is not None:
-        result.fail(f"event at position {reference}: patient references differ from the event", reference)
 
 
 def _sql_check(db: Database, check: Callable[[Session], int | None]) -> int | None:
@@ -239,12 +228,12 @@ def _trusted_base(checkpoints: Sequence[Checkpoint], signer: CheckpointSigner) -
 
 
 # The one-pass range verifier ------------------------------------------------------------------------------------
-# Each range [start, stop) is read once, with its columns and patient references beside the bodies, and checked
-# in the same loop: contiguous positions, columns against the body's header, references against its patient list
-# (exactly, in order, with the event's organization), leaf and chain hashes against the stored chain (starting
-# from the stored chain hash before the range), and the range's own compact Merkle range. The parent then checks
-# that each range continues the chain the previous one recomputed and assembles the tree. Anything unexpected
-# makes a range "dirty", and verify_log falls back to the serial path, which reports it exactly.
+# Each range [start, stop) is checked in two steps: the database counts the events whose queryable columns do not
+# give their body's header (nothing is sent), then the bodies are read once and checked in one loop: contiguous
+# positions, leaf and chain hashes against the stored chain (starting from the stored chain hash before the range),
+# and the range's own compact Merkle range. The parent then checks that each range continues the chain the
+# previous one recomputed and assembles the tree. Anything unexpected makes a range "dirty", and verify_log falls
+# back to the serial path, which reports it exactly.
 @dataclass(frozen=True)
 class _RangeResult:
     start: int
@@ -347,33 +336,20 @@ def _verify_range(db: Database, start: int, stop: int, sizes: tuple[int, ...]) -
 
 
 def _range_pass(session: Session, *, start: int, stop: int, sizes: set[int], before: bytes) -> _RangeResult:
+    # The queryable columns give every body's header (counted in the database: nothing to send).
+    if range_column_mismatches(session, start=start, stop=stop):
+        return _DIRTY
     sha256 = hashlib.sha256
     leaf_prefix = sha256(b"\x00")
     cr = CompactRange()
     marks: dict[int, tuple[tuple[bytes, ...], bytes]] = {}
-    refs = iter(range_refs(session, start=start, stop=stop))
-    ref: Any = next(refs, None)
     previous = before
     expected = start
     for rows in range_rows(session, start=start, stop=stop):
         leaves: list[bytes] = []
         push = leaves.append
-        for position, body, chain, header, org, count in rows:
-            # Contiguous; the queryable columns give the body's header; the references are exactly its patients,
-            # each with the event's organization.
-            if position != expected or not body.isascii() or not body.startswith(header):  # bodies are ASCII
-                return _DIRTY
-            if ref is not None and ref[0] == position:
-                _, ref_count, listed, with_org, low, high = ref
-                if ref_count != count or with_org != (ref_count if org else 0) or (org and not low == high == org):
-                    return _DIRTY
-                ref = next(refs, None)
-            elif count != 0 or (ref is not None and ref[0] < position):
-                return _DIRTY
-            else:
-                listed = b""
-            line_end = body.find(b"\n", len(header))
-            if line_end < 0 or body[len(header) : line_end] != listed:
+        for position, body, chain in rows:
+            if position != expected or not body.isascii():  # contiguous; bodies are ASCII
                 return _DIRTY
             # Leaf, chain and tree.
             h = leaf_prefix.copy()
@@ -390,7 +366,7 @@ def _range_pass(session: Session, *, start: int, stop: int, sizes: set[int], bef
                 push = leaves.append
                 marks[expected] = (cr.hashes, previous)
         cr.extend(leaves)
-    if ref is not None or expected != stop:
+    if expected != stop:
         return _DIRTY
     return _RangeResult(
         start=start, end=expected, before=before, head=previous, hashes=cr.hashes, marks=marks, clean=True
