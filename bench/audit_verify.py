@@ -248,9 +248,7 @@ def bulk_postgres(db: Database, admin_url: str, factory: EventFactory, count: in
                         for row in rows:
                             copy.write_row(row)
         with owner.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM ANALYZE audit_events")
-            )
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE audit_events"))
     finally:
         owner.dispose()
 
