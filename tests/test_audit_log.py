@@ -11,6 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ def test_hiding_a_patient_from_an_event_is_detected(log: Log) -> None:
     header, _, rest = body.partition("\n")
     fields = header.split("|")
     listed = fields[11].split(",")
-    assert len(listed) >= 1
+    assert listed != [""] and int(fields[10]) == len(listed)  # the event lists patients
     fields[10], fields[11] = str(len(listed) - 1), ",".join(listed[1:])
     log.tamper(
         "UPDATE audit_events SET body = :b, patient_count = patient_count - 1 WHERE position = :p",
@@ -232,6 +233,52 @@ def test_moving_an_event_to_another_organization_is_detected(log: Log) -> None:
         p=position,
     )
     assert log.verify().first_bad_position == position
+
+
+@contextmanager
+def _restored(log: Log, definition_sql: str, *, before: str = "") -> Iterator[None]:
+    """Put a function or index back as it was afterwards (``before`` first): the PostgreSQL test database outlives
+    this test."""
+    with log.owner.connect() as conn:
+        original = conn.execute(text(definition_sql)).scalar_one()
+    try:
+        yield
+    finally:
+        with log.owner.begin() as conn:
+            if before:
+                conn.execute(text(before))
+            conn.exec_driver_sql(original.replace("%", "%%"))
+
+
+def test_redefining_the_patient_lookup_is_detected(log: Log) -> None:
+    # Someone with the owner's rights could make "who accessed patient X" leave events out without touching a row.
+    if not log.is_pg:
+        pytest.skip("the lookup function is PostgreSQL's")
+    _prepared(log)
+    with _restored(log, "SELECT pg_get_functiondef('claimvault_audit_patient_positions(text)'::regprocedure)"):
+        log.tamper(
+            "CREATE OR REPLACE FUNCTION claimvault_audit_patient_positions(patient text) RETURNS SETOF bigint "
+            "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS "
+            "$$ SELECT e.position FROM public.audit_events e WHERE false $$"
+        )
+        result = log.verify()
+        assert not result.ok and any("lookup function" in p for p in result.problems)
+    assert log.verify().ok  # control: put back, the log verifies again
+
+
+def test_dropping_the_patient_index_is_detected(log: Log) -> None:
+    if not log.is_pg:
+        pytest.skip("the patient index is PostgreSQL's")
+    _prepared(log)
+    with _restored(
+        log,
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_events_patients'",
+        before="DROP INDEX IF EXISTS ix_audit_events_patients",
+    ):
+        log.tamper("DROP INDEX ix_audit_events_patients")
+        result = log.verify()
+        assert not result.ok and any("patient index" in p for p in result.problems)
+    assert log.verify().ok
 
 
 def test_deleting_a_row_is_detected(log: Log) -> None:

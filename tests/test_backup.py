@@ -238,6 +238,17 @@ def test_round_trip_restores_identical_data(install: Install, tmp_path: Path) ->
     # Restoring twice is harmless, and the restored installation still works.
     assert install.backup("restore", "--yes", str(archive)).exit_code == 0
     assert _state(install) == before
+    if install.owner_url.startswith("postgresql"):  # pg_restore --no-privileges brings functions back executable
+        engine = create_engine(install.owner_url)  # by PUBLIC: the restore's grant step must take that away again
+        with engine.connect() as conn:
+            public_grants = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
+                    "WHERE p.proname = 'claimvault_audit_patient_positions' AND a.grantee = 0"
+                )
+            ).scalar()
+        engine.dispose()
+        assert public_grants == 0
     install.ok(main_app, "orgs", "list")
 
 

@@ -20,6 +20,7 @@ from claimvault.config import (
     Environment,
     Settings,
     UnsafeSetting,
+    check_database_role,
     check_production_safety,
     load_settings,
     unsafe_findings,
@@ -417,3 +418,17 @@ def test_comma_separated_lists_from_settings_file(monkeypatch: pytest.MonkeyPatc
 def test_unknown_allow_token_is_rejected() -> None:
     with pytest.raises(ValueError):  # pydantic's ValidationError
         Settings(allow_unsafe=["everything"])  # type: ignore[list-item]
+
+
+def test_production_refuses_a_database_role_that_row_level_security_would_not_bind(
+    certs: Certs, tmp_path: Path
+) -> None:
+    problems = ["the application's PostgreSQL role owns tables: use the schema owner for migrations only"]
+    settings = Settings(**_safe_kwargs(certs, tmp_path))
+    with pytest.raises(ConfigurationError) as refused:
+        check_database_role(settings, problems)
+    assert "owns tables" in str(refused.value) and "'database_role'" in str(refused.value)
+    check_database_role(settings, [])  # a proper application role: no error
+    allowed = Settings(**_safe_kwargs(certs, tmp_path), allow_unsafe=[UnsafeSetting.DATABASE_ROLE])
+    check_database_role(allowed, problems)
+    check_database_role(Settings(var_dir=tmp_path), problems)  # development: not refused

@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from claimvault.billing.patients.models import Patient
 from claimvault.security.context import system_context
 from claimvault.security.gate import open_gate
 from claimvault.security.permissions import Permission
-from claimvault.storage.database import Database
+from claimvault.storage.database import Database, connection_role_problems
 from claimvault.storage.models import tenant_scoped_tables
 from tests.conftest import World
 
@@ -234,3 +234,15 @@ def test_tenant_reads_only_its_own_audit_events(two_orgs: dict[str, uuid.UUID], 
             ),
             {"id": uuid.uuid4(), "org": two_orgs["alpha"]},
         )
+
+
+def test_connection_role_problems_name_what_row_level_security_would_not_bind(backend: Any) -> None:
+    if backend.name != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's")
+    assert connection_role_problems(backend.app_engine) == []
+    owner = create_engine(backend.owner_url)  # the tests' schema owner is the superuser "postgres"
+    try:
+        problems = connection_role_problems(owner)
+    finally:
+        owner.dispose()
+    assert any("superuser" in p for p in problems) and any("owns tables" in p for p in problems)

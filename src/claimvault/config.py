@@ -40,6 +40,7 @@ class UnsafeSetting(StrEnum):
     DEBUG_LOGGING = "debug_logging"
     DATABASE_TLS = "database_tls"
     AUDIT_CHECKPOINTS_IN_VAR = "audit_checkpoints_in_var"
+    DATABASE_ROLE = "database_role"
 
 
 def _settings_file() -> str | None:
@@ -272,3 +273,19 @@ def check_production_safety(settings: Settings) -> None:
             f"{f.message} (to accept it anyway, add '{f.setting.value}' to CLAIMVAULT_ALLOW_UNSAFE)" for f in refused
         )
         raise ConfigurationError(f"Refusing to start in production with unsafe settings: {lines}")
+
+
+def check_database_role(settings: Settings, problems: list[str]) -> None:
+    """Refuse, in production, an application connection that row-level security would not bind (``problems`` from
+    ``claimvault.storage.database.connection_role_problems``), unless ``database_role`` is allowed."""
+    if (
+        settings.env is not Environment.PRODUCTION
+        or not problems
+        or UnsafeSetting.DATABASE_ROLE in settings.allow_unsafe
+    ):
+        return
+    raise ConfigurationError(
+        "Refusing to start in production with unsafe settings: "
+        + "; ".join(problems)
+        + f" (to accept it anyway, add '{UnsafeSetting.DATABASE_ROLE.value}' to CLAIMVAULT_ALLOW_UNSAFE)"
+    )

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -50,6 +51,10 @@ _MAX_MANIFEST = 16 * 1024 * 1024
 _BUF = 1024 * 1024
 
 Progress = Callable[[str], None]
+
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_PLAIN_SIGNATURE = re.compile(r"[a-z_][a-z0-9_]{0,62}\([a-z0-9_ ,\[\]]*\)")
 
 
 class BackupError(ClaimVaultError):
@@ -412,25 +417,32 @@ def _restore_postgres(settings: Settings, dump: Path, *, grant: bool) -> None:
     engine = create_engine(owner_url, hide_parameters=True)
     try:
         with engine.connect() as conn:
-            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
-            preamble = [f'DROP TABLE IF EXISTS public."{name}" CASCADE;' for name in tables]
-            types = conn.execute(
-                text(
-                    "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                    "WHERE n.nspname = 'public' AND t.typtype = 'e'"
-                )
-            ).scalars()
-            preamble += [f'DROP TYPE IF EXISTS public."{name}" CASCADE;' for name in types]
-            functions = conn.execute(  # e.g. a newer schema's functions, which an older dump does not know
-                text(
-                    "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' "
-                    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                    "WHERE n.nspname = 'public' AND p.proname LIKE 'claimvault\\_%'"
-                )
-            ).scalars()
-            preamble += [f"DROP FUNCTION IF EXISTS public.{signature} CASCADE;" for signature in functions]
+            tables = list(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+            types = list(
+                conn.execute(
+                    text(
+                        "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                        "WHERE n.nspname = 'public' AND t.typtype = 'e'"
+                    )
+                ).scalars()
+            )
+            functions = list(  # e.g. a newer schema's functions, which an older dump does not know
+                conn.execute(
+                    text(
+                        "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' "
+                        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "WHERE n.nspname = 'public' AND p.proname LIKE 'claimvault\\_%'"
+                    )
+                ).scalars()
+            )
     finally:
         engine.dispose()
+    # These names are written into the SQL that psql runs: only plain ones, never quoting tricks or line breaks.
+    if not all(map(_PLAIN_NAME.fullmatch, [*tables, *types])) or not all(map(_PLAIN_SIGNATURE.fullmatch, functions)):
+        raise BackupError("The live database holds an object whose name a restore will not write into SQL.")
+    preamble = [f'DROP TABLE IF EXISTS public."{name}" CASCADE;' for name in tables]
+    preamble += [f'DROP TYPE IF EXISTS public."{name}" CASCADE;' for name in types]
+    preamble += [f"DROP FUNCTION IF EXISTS public.{signature} CASCADE;" for signature in functions]
     url, env = _libpq(owner_url)
     restore_cmd = ["pg_restore", "--no-owner", "--no-privileges", "--clean", "--if-exists", "--file", "-", str(dump)]
     psql_cmd = ["psql", "--no-psqlrc", "--quiet", "--single-transaction", "-v", "ON_ERROR_STOP=1", "--dbname", url]

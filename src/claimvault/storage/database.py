@@ -145,3 +145,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def connection_role_problems(engine: Engine) -> list[str]:
+    """Why the role ``engine`` connects as would not be bound by row-level security (PostgreSQL; data-free).
+
+    Row-level security binds neither a superuser nor a BYPASSRLS role, and a table's owner only where the table
+    forces it (the audit log does not force it on its owner: see migration 0023). The application must connect as
+    its own role, granted DML only.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        superuser, bypass, owned = conn.execute(
+            text(
+                "SELECT r.rolsuper, r.rolbypassrls, (SELECT count(*) FROM pg_tables t "
+                "WHERE t.schemaname = 'public' AND t.tableowner = current_user) "
+                "FROM pg_roles r WHERE r.rolname = current_user"
+            )
+        ).one()
+    problems = []
+    if superuser:
+        problems.append("the application connects to PostgreSQL as a superuser, which row-level security never binds")
+    if bypass:
+        problems.append("the application's PostgreSQL role has BYPASSRLS")
+    if owned:
+        problems.append("the application's PostgreSQL role owns tables: use the schema owner for migrations only")
+    return problems

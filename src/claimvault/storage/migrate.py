@@ -19,7 +19,7 @@ from claimvault.storage.models import metadata
 
 APPEND_ONLY_TABLES = ("audit_events",)
 # Functions the application calls (PostgreSQL; created by migrations, EXECUTE revoked from PUBLIC).
-APP_FUNCTIONS = ("claimvault_audit_patient_positions(text)",)
+APP_FUNCTIONS = ("public.claimvault_audit_patient_positions(text)",)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -74,5 +74,6 @@ def grant_app_role(conn: Connection, role: str) -> None:
         else:
             conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table.name}" TO "{role}"'))
     conn.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
-    for function in APP_FUNCTIONS:
+    for function in APP_FUNCTIONS:  # a restore (pg_restore --no-privileges) brings functions back with PUBLIC's EXECUTE
+        conn.execute(text(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC"))
         conn.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))

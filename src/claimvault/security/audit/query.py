@@ -7,9 +7,9 @@ it was about). Results come from the sequenced log: events still pending are seq
 "Who accessed patient X" reads the patient list of each event's body (the hashed record itself, not a copy kept
 beside it). On PostgreSQL the positions come from the GIN index over ``PATIENT_LIST_PG`` through the function
 ``claimvault_audit_patient_positions`` (row-level security would keep the index from serving a query of the
-application role; the function returns the current tenant's positions only), then the events are read under
-row-level security and their lists checked again. On SQLite the list in the first line of the organization's
-events is matched.
+application role; the function returns the current tenant's positions only; see ``patient_index``), then the
+events are read under row-level security and their lists checked again. On SQLite the list in the first line of
+the organization's events is matched.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from claimvault.errors import PermissionDenied, ValidationFailed
 from claimvault.security.audit.canonical import as_utc
 from claimvault.security.audit.events import build_event, record
-from claimvault.security.audit.models import PATIENT_LIST_PG, AuditEvent
+from claimvault.security.audit.models import AuditEvent
+from claimvault.security.audit.patient_index import LISTS_PATIENT_QUALIFIED, LOOKUP
 from claimvault.security.audit.sequencer import Sequencer
 from claimvault.security.context import AccessContext
 from claimvault.security.permissions import Permission
@@ -106,14 +107,14 @@ _LISTED_SQLITE = (
 
 def lists_patient(patient_id: uuid.UUID, *, postgresql: bool) -> ColumnElement[bool]:
     """True for the events whose body lists ``patient_id`` among the patients they touched."""
-    sql = f"{PATIENT_LIST_PG} @> ARRAY[CAST(:audit_patient AS text)]" if postgresql else _LISTED_SQLITE
+    sql = LISTS_PATIENT_QUALIFIED if postgresql else _LISTED_SQLITE
     return text(sql).bindparams(audit_patient=patient_id.hex)  # type: ignore[return-value]
 
 
 def _patient_filter(session: Session, patient_id: uuid.UUID) -> ColumnElement[bool]:
     if session.get_bind().dialect.name != "postgresql":
         return lists_patient(patient_id, postgresql=False)
-    found = session.execute(text("SELECT claimvault_audit_patient_positions(:p)"), {"p": patient_id.hex})
+    found = session.execute(text(LOOKUP), {"p": patient_id.hex})
     positions = bindparam("audit_positions", list(found.scalars()), type_=ARRAY(BigInteger()))
     return and_(AuditEvent.position == any_(positions), lists_patient(patient_id, postgresql=True))
 

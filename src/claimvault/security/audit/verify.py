@@ -1,9 +1,10 @@
 """Verifying the audit log, and writing checkpoints that only a verified log can get.
 
 ``verify_log`` recomputes every leaf hash, the hash chain and the Merkle tree from the stored bodies, checks the
-queryable columns against the bodies, checks every checkpoint's signature (against a pinned public key when one is
-given) and that the log reproduces every checkpoint's root and chain head, which
-also proves each checkpoint consistent with the ones before it. Any failure names the first position that can no
+queryable columns against the bodies, checks on PostgreSQL that the patient index and its lookup function are the
+ones ClaimVault installs, checks every checkpoint's signature (against a pinned public key when one is given) and
+that the log reproduces every checkpoint's root and chain head, which also proves each checkpoint consistent with
+the ones before it. Any failure names the first position that can no
 longer be vouched for.
 
 Large logs are verified in ranges of 2**RANGE_BITS positions by forked worker processes, each counting its range's
@@ -42,6 +43,7 @@ from claimvault.security.audit.log import (
     stream_log,
 )
 from claimvault.security.audit.merkle import EMPTY_ROOT, CompactRange
+from claimvault.security.audit.patient_index import lookup_problems
 from claimvault.security.audit.sequencer import GENESIS, Sequencer
 from claimvault.storage.database import AUDIT_READER, Database
 
@@ -91,6 +93,10 @@ def verify_log(*, db: Database, checkpoints: Sequence[Checkpoint], public_key: E
     for size, group in by_size.items():
         if len({(c.root_hash, c.chain_head) for c in group}) > 1:
             result.fail(f"checkpoints at tree size {size} disagree (a fork)", None)
+    if db.is_postgresql:  # the index and function that answer "who accessed patient X" are ClaimVault's own
+        with db.session(tenant_id=None, audit_role=AUDIT_READER, read_only=True) as session:
+            for problem in lookup_problems(session):
+                result.fail(problem, None)
     fast = _verify_in_ranges(db, by_size) if _can_split(db) else None
     if fast is not None:
         result.events, result.root_hash = fast

@@ -76,13 +76,13 @@ def downgrade() -> None:
         batch_op.create_index("ix_audit_patient_refs_patient", ["patient_id", "position"], unique=False)
     if postgresql:
         op.execute(f"DROP FUNCTION IF EXISTS {POSITIONS_FUNCTION}")
-        op.execute("ALTER TABLE audit_events FORCE ROW LEVEL SECURITY")
-        op.execute("DROP INDEX IF EXISTS ix_audit_events_patients")
         backfill = (  # constant text: the expression is this module's own
             "INSERT INTO audit_patient_refs (position, patient_id, organization_id) "  # noqa: S608
             f"SELECT e.position, p::uuid, e.organization_id FROM audit_events e, unnest({PATIENT_LIST_PG}) AS p"
         )
-        op.execute(backfill)
+        op.execute(backfill)  # before FORCE comes back: the owner must see every event, as no tenant is set here
+        op.execute("ALTER TABLE audit_events FORCE ROW LEVEL SECURITY")
+        op.execute("DROP INDEX IF EXISTS ix_audit_events_patients")
         op.execute("ALTER TABLE audit_patient_refs ENABLE ROW LEVEL SECURITY")
         op.execute("ALTER TABLE audit_patient_refs FORCE ROW LEVEL SECURITY")
         op.execute(
