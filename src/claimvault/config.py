@@ -269,10 +269,14 @@ def check_production_safety(settings: Settings) -> None:
         return
     refused = [f for f in unsafe_findings(settings) if f.setting not in settings.allow_unsafe]
     if refused:
-        lines = "; ".join(
-            f"{f.message} (to accept it anyway, add '{f.setting.value}' to CLAIMVAULT_ALLOW_UNSAFE)" for f in refused
-        )
-        raise ConfigurationError(f"Refusing to start in production with unsafe settings: {lines}")
+        raise _refusal(refused)
+
+
+def _refusal(refused: list[Finding]) -> ConfigurationError:
+    lines = "; ".join(
+        f"{f.message} (to accept it anyway, add '{f.setting.value}' to CLAIMVAULT_ALLOW_UNSAFE)" for f in refused
+    )
+    return ConfigurationError(f"Refusing to start in production with unsafe settings: {lines}")
 
 
 def check_database_role(settings: Settings, problems: list[str]) -> None:
@@ -284,8 +288,4 @@ def check_database_role(settings: Settings, problems: list[str]) -> None:
         or UnsafeSetting.DATABASE_ROLE in settings.allow_unsafe
     ):
         return
-    raise ConfigurationError(
-        "Refusing to start in production with unsafe settings: "
-        + "; ".join(problems)
-        + f" (to accept it anyway, add '{UnsafeSetting.DATABASE_ROLE.value}' to CLAIMVAULT_ALLOW_UNSAFE)"
-    )
+    raise _refusal([Finding(UnsafeSetting.DATABASE_ROLE, "; ".join(problems))])

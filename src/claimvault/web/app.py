@@ -35,7 +35,7 @@ from claimvault.api import (
     tokens,
     users,
 )
-from claimvault.config import Settings, check_database_role, check_production_safety, load_settings
+from claimvault.config import Environment, Settings, check_database_role, check_production_safety, load_settings
 from claimvault.observability.logging import configure_logging
 from claimvault.runtime import Runtime, build_runtime
 from claimvault.security.data_policy import load_data_policy
@@ -102,7 +102,8 @@ def create_app(*, settings: Settings | None = None, runtime: Runtime | None = No
         protected_field_names=load_data_policy().protected_field_names() | EXTRA_PROTECTED_NAMES,
     )
     runtime = runtime or build_runtime(settings)
-    check_database_role(settings, connection_role_problems(runtime.db.engine))
+    if settings.env is Environment.PRODUCTION:  # one query to the database, for the production refusal only
+        check_database_role(settings, connection_role_problems(runtime.db.engine))
 
     app = FastAPI(
         title="ClaimVault",

@@ -4,8 +4,7 @@
 queryable columns against the bodies, checks on PostgreSQL that the patient index and its lookup function are the
 ones ClaimVault installs, checks every checkpoint's signature (against a pinned public key when one is given) and
 that the log reproduces every checkpoint's root and chain head, which also proves each checkpoint consistent with
-the ones before it. Any failure names the first position that can no
-longer be vouched for.
+the ones before it. Any failure names the first position that can no longer be vouched for.
 
 Large logs are verified in ranges of 2**RANGE_BITS positions by forked worker processes, each counting its range's
 column mismatches in SQL and reading its bodies once to hash them; the parent chains the ranges together and
